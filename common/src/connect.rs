@@ -1,0 +1,206 @@
+//! Opening the connection: our own socket with TCP_NODELAY, then amiquip's AMQP handshake.
+
+use crate::{report, BrokerAddress, Failure};
+use amiquip::{Auth, Channel, Connection, ConnectionOptions, ConnectionTuning};
+use std::io;
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+
+/// An open connection to the broker and the one channel a chapter works on.
+///
+/// Get one with [`connect`](crate::connect); take the channel with [`channel`](Self::channel)
+/// and end with [`close`](Self::close), which reports any error the broker sent late.
+pub struct Session {
+    // Field order matters for Drop: the channel closes before its connection.
+    channel: Channel,
+    connection: Connection,
+    address: BrokerAddress,
+}
+
+impl Session {
+    /// The channel: where queues and exchanges are declared, messages published and consumed.
+    pub fn channel(&self) -> &Channel {
+        &self.channel
+    }
+
+    /// Where this session is connected (without the password).
+    pub fn address(&self) -> &BrokerAddress {
+        &self.address
+    }
+
+    /// Closes the channel and the connection cleanly. An error the broker sent for an earlier
+    /// asynchronous call (a publish to a missing exchange, say) surfaces here.
+    pub fn close(self) -> anyhow::Result<()> {
+        let Session {
+            channel,
+            connection,
+            ..
+        } = self;
+        let closed_channel = channel.close();
+        let closed_connection = connection.close();
+        // The channel's error is the first and the meaningful one; the connection's follows it.
+        closed_channel.map_err(|e| report::explain(&e))?;
+        closed_connection.map_err(|e| report::explain(&e))?;
+        Ok(())
+    }
+}
+
+/// Connects to the broker named by the environment (see [`BrokerAddress::from_env`]) and opens
+/// a channel. Every failure comes back as one line that says what to do.
+pub fn connect() -> anyhow::Result<Session> {
+    connect_to(&BrokerAddress::from_env()?)
+}
+
+/// Connects to `address` and opens a channel.
+pub fn connect_to(address: &BrokerAddress) -> anyhow::Result<Session> {
+    report::add_secret(address.password());
+    let socket = open_socket(address)?;
+    let stream = mio::net::TcpStream::from_stream(socket).map_err(|e| {
+        Failure::new(format!(
+            "cannot use the socket to {}:{}: {e}",
+            address.host, address.port
+        ))
+    })?;
+    let options = ConnectionOptions::default()
+        .auth(Auth::Plain {
+            username: address.user.clone(),
+            password: address.password().to_string(),
+        })
+        .virtual_host(address.vhost.clone())
+        .heartbeat(address.heartbeat)
+        .connection_timeout(Some(address.connection_timeout))
+        .information(Some(env!("CARGO_PKG_NAME").to_string()));
+    let opened = if address.tls {
+        let connector = tls_connector(address)?;
+        Connection::open_tls_stream(
+            connector,
+            &address.host,
+            stream,
+            options,
+            ConnectionTuning::default(),
+        )
+    } else {
+        Connection::insecure_open_stream(stream, options, ConnectionTuning::default())
+    };
+    let mut connection = opened.map_err(|e| explain_open_error(address, &e))?;
+    let channel = connection
+        .open_channel(None)
+        .map_err(|e| report::explain(&e))?;
+    log::debug!("connected to {address}");
+    Ok(Session {
+        channel,
+        connection,
+        address: address.clone(),
+    })
+}
+
+/// Opens the TCP connection to the broker ourselves, for what amiquip does not do: a connect
+/// timeout, a clear "cannot reach" error, and TCP_NODELAY. Without TCP_NODELAY each
+/// request/response step of AMQP (declare, confirm, close) can stall ~40 ms while Nagle's
+/// algorithm waits for a delayed ACK.
+pub fn open_socket(address: &BrokerAddress) -> anyhow::Result<TcpStream> {
+    let where_ = format!("{}:{}", address.host, address.port);
+    let cannot_reach = |reason: String| {
+        Failure::new(format!("cannot reach the broker at {where_}: {reason}")).hint(format!(
+            "is it running? Start the course's broker with scripts/broker start, or set {}",
+            address.location_variables()
+        ))
+    };
+    let addrs: Vec<SocketAddr> = (address.host.as_str(), address.port)
+        .to_socket_addrs()
+        .map_err(|e| {
+            cannot_reach(format!(
+                "cannot resolve the host name '{}' ({e})",
+                address.host
+            ))
+        })?
+        .collect();
+    let mut last_error = io::Error::new(io::ErrorKind::NotFound, "the host name has no address");
+    for addr in addrs {
+        match TcpStream::connect_timeout(&addr, address.connection_timeout) {
+            Ok(socket) => {
+                socket
+                    .set_nodelay(true)
+                    .map_err(|e| cannot_reach(format!("cannot set TCP_NODELAY ({e})")))?;
+                return Ok(socket);
+            }
+            Err(e) => last_error = e,
+        }
+    }
+    let reason = match last_error.kind() {
+        io::ErrorKind::ConnectionRefused => "connection refused".to_string(),
+        io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => {
+            format!(
+                "no answer within {} ms",
+                address.connection_timeout.as_millis()
+            )
+        }
+        _ => last_error.to_string(),
+    };
+    Err(cannot_reach(reason).into())
+}
+
+/// A TLS connector that verifies the broker's certificate against the system's CAs and, when
+/// given, the CA file of the address.
+fn tls_connector(address: &BrokerAddress) -> anyhow::Result<native_tls::TlsConnector> {
+    let mut builder = native_tls::TlsConnector::builder();
+    if let Some(file) = &address.cacertfile {
+        let hint = "give a PEM file of CA certificates with cacertfile= in AMQP_URL or RABBITMQ_CACERTFILE";
+        let pem = std::fs::read(file).map_err(|e| {
+            Failure::new(format!("cannot read the CA file {}: {e}", file.display())).hint(hint)
+        })?;
+        let ca = native_tls::Certificate::from_pem(&pem).map_err(|e| {
+            Failure::new(format!(
+                "the CA file {} is not a PEM certificate: {e}",
+                file.display()
+            ))
+            .hint(hint)
+        })?;
+        builder.add_root_certificate(ca);
+    }
+    builder
+        .build()
+        .map_err(|e| Failure::new(format!("cannot set up TLS: {e}")).into())
+}
+
+/// Explains a failure of the AMQP handshake, knowing where we tried to log in.
+fn explain_open_error(address: &BrokerAddress, error: &amiquip::Error) -> Failure {
+    use amiquip::Error as E;
+    let at = format!("{}:{}", address.host, address.port);
+    match error {
+        E::InvalidCredentials | E::ServerClosedConnection { code: 403, .. } => Failure::new(format!(
+            "the broker at {at} refused the login of user '{}' (wrong user or password)",
+            address.user
+        ))
+        .hint(format!(
+            "check {}; the user 'guest' may log in over loopback only",
+            address.credential_variables()
+        )),
+        E::ServerClosedConnection { code: 530, message } => {
+            Failure::new(format!("the broker at {at} refused the vhost '{}': {message}", address.vhost)).hint(format!(
+                "create it with scripts/broker rabbitmqctl add_vhost '{0}' and grant access with \
+                 scripts/broker rabbitmqctl set_permissions -p '{0}' '{1}' '.*' '.*' '.*', or set {2}",
+                address.vhost,
+                address.user,
+                if address.from_url { "the vhost in AMQP_URL" } else { "RABBITMQ_VHOST" }
+            ))
+        }
+        E::ConnectionTimeout => Failure::new(format!(
+            "the broker at {at} did not complete the AMQP handshake within {} ms",
+            address.connection_timeout.as_millis()
+        ))
+        .hint(if address.tls { "is it a TLS port? (amqps:// needs the broker's TLS listener)" } else { "is it an AMQP port? (a TLS port needs amqps://)" }),
+        #[allow(unreachable_patterns)]
+        E::TlsHandshake { source } => Failure::new(format!("the TLS handshake with {at} failed: {source}")).hint(
+            "trust the broker's CA with cacertfile= in AMQP_URL or RABBITMQ_CACERTFILE (scripts/broker prints its CA file), \
+             and connect with the host name its certificate names",
+        ),
+        E::UnexpectedSocketClose | E::IoErrorReadingSocket { .. } | E::IoErrorWritingSocket { .. } => {
+            Failure::new(format!("the broker at {at} closed the connection during the handshake ({error})")).hint(if address.tls {
+                "is it the broker's TLS port? amqps:// needs its TLS listener"
+            } else {
+                "is it the broker's AMQP port? (a TLS port needs amqps://)"
+            })
+        }
+        other => Failure::new(format!("cannot open an AMQP connection to {at}: {other}")),
+    }
+}

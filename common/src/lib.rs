@@ -1,0 +1,216 @@
+//! What every chapter of the course shares, so that a chapter's binary shows only its own AMQP
+//! calls (declare, bind, publish, consume, ack, qos):
+//!
+//! - [`run`] wraps a program's `main`: logging (`RUST_LOG=debug` shows the AMQP traffic), and
+//!   any failure printed as one line on stderr with a hint, exit status 1. Never a panic, a
+//!   backtrace or a password.
+//! - [`args`] reads the command line: `--help`, `--`, unknown flags.
+//! - [`connect`] opens the connection and a channel from the environment: `AMQP_URL`, else
+//!   `RABBITMQ_HOST`, `RABBITMQ_PORT`, `RABBITMQ_USER`, `RABBITMQ_PASSWORD`, `RABBITMQ_VHOST`.
+//! - [`deliveries`] and [`work`] let a consumer wait and work until Ctrl+C or SIGTERM, after
+//!   which [`run`] prints `Interrupted` and exits 0.
+//!
+//! It also works around amiquip 0.4.2's limits: it opens the socket itself with TCP_NODELAY
+//! and a connect timeout, never hands amiquip a URL (whose errors would print the password),
+//! and redacts the password from amiquip's own log lines.
+
+mod address;
+mod connect;
+mod interrupt;
+mod report;
+#[cfg(feature = "testing")]
+pub mod testing;
+
+pub use address::{BrokerAddress, DEFAULT_CONNECTION_TIMEOUT, DEFAULT_HEARTBEAT_SECS};
+pub use connect::{connect, connect_to, open_socket, Session};
+pub use report::{describe, Failure, Interrupted, Usage};
+
+use amiquip::{Consumer, ConsumerMessage, Delivery};
+use std::io::Write;
+use std::process::ExitCode;
+use std::time::Duration;
+
+/// Help text about the broker's address, appended to every program's `--help`.
+pub const ENVIRONMENT_HELP: &str = "\
+Environment:
+  AMQP_URL           the broker as an AMQP URI, e.g. amqp://user:pass@host:5672/%2f
+                     (percent-encode '@' ':' '/' '%' in each part; amqps:// for TLS)
+  RABBITMQ_HOST      when AMQP_URL is not set: host (default localhost)
+  RABBITMQ_PORT        port (default 5672)
+  RABBITMQ_USER        user (default guest; guest may log in over loopback only)
+  RABBITMQ_PASSWORD    password (default guest), raw: no encoding needed
+  RABBITMQ_VHOST       virtual host (default /)
+  RABBITMQ_CACERTFILE  CA certificates (PEM) to trust for amqps://
+  RUST_LOG           e.g. debug to see the AMQP traffic";
+
+/// Runs a chapter's program and turns its outcome into the exit status: 0 on success (and
+/// after Ctrl+C, printing `Interrupted`), 1 with one line on stderr on failure.
+pub fn run(program: impl FnOnce() -> anyhow::Result<()>) -> ExitCode {
+    init_logging();
+    interrupt::install();
+    match program() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            if error.is::<Interrupted>() {
+                println!("Interrupted");
+                return ExitCode::SUCCESS;
+            }
+            if let Some(help) = error.downcast_ref::<report::Help>() {
+                println!("{help}");
+                return ExitCode::SUCCESS;
+            }
+            let line = match error.downcast_ref::<Usage>() {
+                Some(usage) => usage.to_string(),
+                None => format!("error: {}", describe(&error)),
+            };
+            let _ = std::io::stdout().flush();
+            eprintln!("{line}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Reads the program's arguments. `-h`/`--help` prints `help` (the usage line first) and the
+/// environment it reads, then exits 0; any other `-flag` is a usage error; `--` ends the
+/// flags, so that a message may start with a dash.
+pub fn args(help: &str) -> anyhow::Result<Vec<String>> {
+    parse_args(std::env::args().skip(1), help)
+}
+
+fn parse_args(args: impl IntoIterator<Item = String>, help: &str) -> anyhow::Result<Vec<String>> {
+    let usage_line = help.lines().next().unwrap_or_default();
+    let mut words = Vec::new();
+    let mut flags_done = false;
+    for arg in args {
+        if flags_done || !arg.starts_with('-') || arg == "-" {
+            words.push(arg);
+        } else if arg == "--" {
+            flags_done = true;
+        } else if arg == "-h" || arg == "--help" {
+            return Err(report::Help(format!("{}\n\n{ENVIRONMENT_HELP}", help.trim_end())).into());
+        } else {
+            return Err(Usage(format!(
+                "{usage_line}\nerror: unknown option '{arg}' (put -- before a message that starts with a dash; --help for help)"
+            ))
+            .into());
+        }
+    }
+    Ok(words)
+}
+
+/// The deliveries of `consumer`, one by one, until Ctrl+C or SIGTERM (an [`Interrupted`]
+/// error, which [`run`] reports as `Interrupted`, exit 0) or until the broker or the network
+/// ends the consumer (an error that says how).
+pub fn deliveries<'c, 'a>(
+    consumer: &'c Consumer<'a>,
+) -> impl Iterator<Item = anyhow::Result<Delivery>> + 'c {
+    let stop = interrupt::receiver();
+    std::iter::from_fn(move || {
+        crossbeam_channel::select! {
+            recv(consumer.receiver()) -> message => match message {
+                Ok(ConsumerMessage::Delivery(delivery)) => Some(Ok(delivery)),
+                Ok(ConsumerMessage::ServerClosedChannel(e) | ConsumerMessage::ServerClosedConnection(e)) => {
+                    Some(Err(report::explain(&e).into()))
+                }
+                Ok(ConsumerMessage::ServerCancelled) => Some(Err(Failure::new(
+                    "the broker cancelled the consumer: its queue was deleted",
+                )
+                .into())),
+                Ok(ConsumerMessage::ClientCancelled | ConsumerMessage::ClientClosedChannel | ConsumerMessage::ClientClosedConnection) => None,
+                Err(_) => Some(Err(Failure::new("lost the connection to the broker (it stopped, or the network failed)")
+                    .hint("is the broker running? scripts/broker status")
+                    .into())),
+            },
+            recv(stop) -> _ => Some(Err(Interrupted.into())),
+        }
+    })
+}
+
+/// Spends `duration` doing the "work" of a task, or returns [`Interrupted`] as soon as Ctrl+C
+/// or SIGTERM arrives, so that an interrupted worker never acknowledges unfinished work.
+pub fn work(duration: Duration) -> Result<(), Interrupted> {
+    let stop = interrupt::receiver();
+    crossbeam_channel::select! {
+        recv(stop) -> _ => Err(Interrupted),
+        default(duration) => Ok(()),
+    }
+}
+
+/// Logs to stderr as `RUST_LOG` says (nothing by default), with every secret redacted:
+/// amiquip logs the login frame, password included, at debug level.
+fn init_logging() {
+    let env = env_logger::Env::default().default_filter_or("off");
+    let _ = env_logger::Builder::from_env(env)
+        .format(|buf, record| {
+            let mut message = record.args().to_string();
+            if let Some(start) = message.find("response: \"") {
+                // Connection.Start-Ok: the SASL response is "\0user\0password", Debug-escaped.
+                let end =
+                    closing_quote(&message[start + 11..]).map_or(message.len(), |i| start + 12 + i);
+                message.replace_range(start..end, "response: <redacted>");
+            }
+            writeln!(
+                buf,
+                "[{} {}] {}",
+                record.level(),
+                record.target(),
+                report::redact(&message)
+            )
+        })
+        .try_init();
+}
+
+/// The position of the first quote in `text` that is not escaped with a backslash.
+fn closing_quote(text: &str) -> Option<usize> {
+    let mut escaped = false;
+    for (i, c) in text.char_indices() {
+        match c {
+            '"' if !escaped => return Some(i),
+            '\\' => escaped = !escaped,
+            _ => escaped = false,
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn parse(args: &[&str]) -> anyhow::Result<Vec<String>> {
+        parse_args(
+            args.iter().map(|s| s.to_string()),
+            "Usage: prog [words...]\nDoes things.",
+        )
+    }
+
+    #[test]
+    fn the_closing_quote_skips_escaped_quotes() {
+        assert_eq!(closing_quote(r#"\0u\0p\"w\\" rest"#), Some(11));
+    }
+
+    #[test]
+    fn words_pass_through_and_double_dash_allows_a_leading_dash() {
+        assert_eq!(parse(&["a", "b."]).unwrap(), ["a", "b."]);
+        assert_eq!(parse(&["--", "-5", "--help"]).unwrap(), ["-5", "--help"]);
+        assert_eq!(parse(&["-"]).unwrap(), ["-"]);
+    }
+
+    #[test]
+    fn help_is_recognised_and_lists_the_environment() {
+        let help = parse(&["x", "--help"]).unwrap_err();
+        let text = help.downcast_ref::<report::Help>().unwrap().to_string();
+        assert!(text.starts_with("Usage: prog [words...]\nDoes things."));
+        assert!(text.contains("AMQP_URL") && text.contains("RABBITMQ_PASSWORD"));
+        assert!(parse(&["-h"]).unwrap_err().is::<report::Help>());
+    }
+
+    #[test]
+    fn an_unknown_flag_is_a_usage_error_not_a_message() {
+        let error = parse(&["--durable"]).unwrap_err();
+        let text = error.downcast_ref::<Usage>().unwrap().to_string();
+        assert!(text.starts_with("Usage: prog [words...]\n"));
+        assert!(text.contains("unknown option '--durable'"));
+    }
+}

@@ -1,0 +1,225 @@
+//! Turning a failure into the one line a learner reads on stderr.
+
+use std::fmt;
+use std::sync::Mutex;
+
+/// A failure explained for a learner: what went wrong and, where we know it, what to do.
+#[derive(Debug)]
+pub struct Failure {
+    message: String,
+    hint: Option<String>,
+}
+
+impl Failure {
+    /// A failure with its message; add a hint with [`hint`](Self::hint).
+    pub fn new(message: impl Into<String>) -> Self {
+        Failure {
+            message: message.into(),
+            hint: None,
+        }
+    }
+
+    /// Adds what the learner can do about it.
+    pub fn hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = Some(hint.into());
+        self
+    }
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.hint {
+            Some(hint) => write!(f, "{} (hint: {hint})", self.message),
+            None => f.write_str(&self.message),
+        }
+    }
+}
+
+impl std::error::Error for Failure {}
+
+/// The command line was wrong: printed as it is (a usage line), exit status 1.
+#[derive(Debug)]
+pub struct Usage(pub String);
+
+impl fmt::Display for Usage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Usage {}
+
+/// `--help` was asked for: the text goes to stdout, exit status 0.
+#[derive(Debug)]
+pub(crate) struct Help(pub String);
+
+impl fmt::Display for Help {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Help {}
+
+/// Ctrl+C or SIGTERM ended the program: it prints `Interrupted` and exits 0, as the course's
+/// consumers do.
+#[derive(Debug)]
+pub struct Interrupted;
+
+impl fmt::Display for Interrupted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Interrupted")
+    }
+}
+
+impl std::error::Error for Interrupted {}
+
+/// Secrets (the password) that must never reach stderr or the log, whatever prints them.
+static SECRETS: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+/// Remembers a secret so that [`redact`] hides it from every line we print or log.
+pub(crate) fn add_secret(secret: &str) {
+    // A short password such as `guest` is also a common word: hiding it everywhere would
+    // garble messages and protect nothing.
+    if secret.len() < 6 {
+        return;
+    }
+    if let Ok(mut secrets) = SECRETS.lock() {
+        for form in [
+            secret.to_string(),
+            format!("{secret:?}").trim_matches('"').to_string(),
+        ] {
+            if !secrets.contains(&form) {
+                secrets.push(form);
+            }
+        }
+    }
+}
+
+/// Replaces every remembered secret in `text` with `***`.
+pub(crate) fn redact(text: &str) -> String {
+    let mut text = text.to_string();
+    if let Ok(secrets) = SECRETS.lock() {
+        for secret in secrets.iter() {
+            text = text.replace(secret.as_str(), "***");
+        }
+    }
+    text
+}
+
+/// Describes an error as one line: our own [`Failure`]s as they are, amiquip's errors
+/// explained, anything else as its chain of causes. Never a backtrace, never a secret.
+pub fn describe(error: &anyhow::Error) -> String {
+    let line = if let Some(failure) = error.chain().find_map(|e| e.downcast_ref::<Failure>()) {
+        failure.to_string()
+    } else if let Some(amqp) = error
+        .chain()
+        .find_map(|e| e.downcast_ref::<amiquip::Error>())
+    {
+        explain(amqp).to_string()
+    } else {
+        format!("{error:#}")
+    };
+    redact(&line.replace('\n', " "))
+}
+
+/// What a learner should read for an amiquip error met after the connection was open.
+/// (Errors while connecting are explained where we connect, knowing the address.)
+pub(crate) fn explain(error: &amiquip::Error) -> Failure {
+    use amiquip::Error as E;
+    match error {
+        E::ServerClosedChannel { code: 406, message, .. } => {
+            Failure::new(format!("the broker refused: {message}")).hint(precondition_hint(message))
+        }
+        E::ServerClosedChannel { code: 404, message, .. } => Failure::new(format!("the broker refused: {message}"))
+            .hint("declare it first (start the program that declares it, or check the name)"),
+        E::ServerClosedChannel { code: 403, message, .. } => Failure::new(format!("the broker refused: {message}"))
+            .hint("the user lacks permission in this vhost: scripts/broker rabbitmqctl set_permissions -p VHOST USER '.*' '.*' '.*'"),
+        E::ServerClosedChannel { message, .. } => Failure::new(format!("the broker closed the channel: {message}")),
+        E::ServerClosedConnection { code: 320, message } => Failure::new(format!("the broker closed the connection: {message}"))
+            .hint("it is shutting down or restarting; start it again with scripts/broker start, then rerun"),
+        E::ServerClosedConnection { message, .. } => Failure::new(format!("the broker closed the connection: {message}")),
+        E::MissedServerHeartbeats => Failure::new("lost the connection to the broker: it stopped answering heartbeats")
+            .hint("is the broker running and reachable? scripts/broker status"),
+        E::IoErrorReadingSocket { .. } | E::IoErrorWritingSocket { .. } | E::UnexpectedSocketClose | E::EventLoopDropped => {
+            Failure::new(format!("lost the connection to the broker ({error})"))
+                .hint("is the broker running? scripts/broker status")
+        }
+        other => Failure::new(format!("AMQP error: {other}")),
+    }
+}
+
+/// For `PRECONDITION_FAILED - inequivalent arg 'durable' for queue 'hello' in vhost '/': ...`:
+/// the thing already exists with other properties; say how to delete it.
+fn precondition_hint(message: &str) -> String {
+    let quoted = |after: &str| -> Option<String> {
+        let rest = &message[message.find(after)? + after.len()..];
+        Some(rest[..rest.find('\'')?].to_string())
+    };
+    let vhost = match quoted("in vhost '") {
+        Some(vhost) if vhost != "/" => format!(" -p '{vhost}'"),
+        _ => String::new(),
+    };
+    if let Some(queue) = quoted("for queue '") {
+        format!(
+            "the queue '{queue}' already exists with other properties; declare it as it is, or delete it: \
+             scripts/broker delete_queue{vhost} '{queue}'"
+        )
+    } else if let Some(exchange) = quoted("for exchange '") {
+        format!(
+            "the exchange '{exchange}' already exists with another type or other properties; delete it: \
+             scripts/broker delete_exchange{vhost} '{exchange}'"
+        )
+    } else {
+        "an existing queue or exchange has other properties than this program declares".to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn a_precondition_failure_names_the_queue_and_how_to_delete_it() {
+        let error = anyhow::Error::new(amiquip::Error::ServerClosedChannel {
+            channel_id: 1,
+            code: 406,
+            message: "PRECONDITION_FAILED - inequivalent arg 'durable' for queue 'hello' in vhost '/': received 'false' but current is 'true'".into(),
+        });
+        let line = describe(&error);
+        assert!(
+            line.starts_with(
+                "the broker refused: PRECONDITION_FAILED - inequivalent arg 'durable'"
+            ),
+            "{line}"
+        );
+        assert!(
+            line.contains("scripts/broker delete_queue 'hello'"),
+            "{line}"
+        );
+        assert!(!line.contains('\n'));
+    }
+
+    #[test]
+    fn a_precondition_failure_in_another_vhost_names_it() {
+        let line = precondition_hint("PRECONDITION_FAILED - inequivalent arg 'durable' for queue 'task_queue' in vhost 'course': x");
+        assert!(
+            line.contains("delete_queue -p 'course' 'task_queue'"),
+            "{line}"
+        );
+    }
+
+    #[test]
+    fn secrets_are_redacted_in_every_described_line() {
+        add_secret("hunter2hunter2");
+        let error = anyhow::anyhow!("failed to connect to amqp://u:hunter2hunter2@h");
+        assert_eq!(describe(&error), "failed to connect to amqp://u:***@h");
+    }
+
+    #[test]
+    fn a_failure_prints_its_hint_on_the_same_line() {
+        let error = anyhow::Error::new(Failure::new("cannot reach the broker").hint("start it"));
+        assert_eq!(describe(&error), "cannot reach the broker (hint: start it)");
+    }
+}

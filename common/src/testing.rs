@@ -1,0 +1,381 @@
+//! Helpers for the chapters' integration tests (feature `testing`): a vhost of its own per test
+//! on the real test broker that `scripts/test` starts, and the real binaries spawned into it,
+//! their output read line by line as it comes.
+//!
+//! A test that finds no broker fails and says to run `scripts/test`: it never skips.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+/// How long a test waits for something it expects before it fails.
+pub const PATIENCE: Duration = Duration::from_secs(20);
+
+const NO_BROKER: &str =
+    "no test broker: run the tests with scripts/test, which installs RabbitMQ if needed, \
+     starts a private node and sets COURSE_TEST_PORT and COURSE_TEST_HTTP_PORT";
+
+/// The test broker's AMQP port and management (HTTP API) port, from the environment that
+/// `scripts/test` sets. Panics with how to get a broker when they are missing or closed.
+pub fn broker_ports() -> (u16, u16) {
+    let port = |name: &str| -> u16 {
+        std::env::var(name)
+            .ok()
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("{name} is not set: {NO_BROKER}"))
+    };
+    let (amqp, http) = (port("COURSE_TEST_PORT"), port("COURSE_TEST_HTTP_PORT"));
+    if TcpStream::connect(("127.0.0.1", amqp)).is_err() {
+        panic!("nothing listens on 127.0.0.1:{amqp}: {NO_BROKER}");
+    }
+    (amqp, http)
+}
+
+/// The workspace's root folder (where `scripts/` is).
+pub fn workspace_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+/// A virtual host made for one test and deleted when dropped, so that tests running in
+/// parallel never see each other's queues, exchanges or messages.
+pub struct Vhost {
+    /// The vhost's name.
+    pub name: String,
+    /// The broker's AMQP port.
+    pub port: u16,
+    http_port: u16,
+}
+
+impl Vhost {
+    /// Creates the vhost `test-<name>-<pid>` and lets the default user use it.
+    pub fn new(name: &str) -> Vhost {
+        let (port, http_port) = broker_ports();
+        let vhost = Vhost {
+            name: format!("test-{name}-{}", std::process::id()),
+            port,
+            http_port,
+        };
+        let _ = vhost.http("DELETE", &format!("/api/vhosts/{}", vhost.name), "");
+        vhost.http("PUT", &format!("/api/vhosts/{}", vhost.name), "{}");
+        vhost.http(
+            "PUT",
+            &format!("/api/permissions/{}/guest", vhost.name),
+            r#"{"configure":".*","write":".*","read":".*"}"#,
+        );
+        vhost
+    }
+
+    /// The environment that points a program at this vhost.
+    pub fn env(&self) -> Vec<(String, String)> {
+        vec![
+            ("RABBITMQ_HOST".into(), "127.0.0.1".into()),
+            ("RABBITMQ_PORT".into(), self.port.to_string()),
+            ("RABBITMQ_VHOST".into(), self.name.clone()),
+        ]
+    }
+
+    /// A command for `program` (a path from `env!("CARGO_BIN_EXE_...")`) aimed at this vhost,
+    /// with a clean environment for the broker's address.
+    pub fn command(&self, program: &str, args: &[&str]) -> Command {
+        let mut command = Command::new(program);
+        command.args(args);
+        for name in [
+            "AMQP_URL",
+            "RABBITMQ_USER",
+            "RABBITMQ_PASSWORD",
+            "RABBITMQ_CACERTFILE",
+            "RUST_LOG",
+        ] {
+            command.env_remove(name);
+        }
+        command.envs(self.env());
+        command
+    }
+
+    /// Runs `program` to its end and returns what it printed.
+    pub fn run(&self, program: &str, args: &[&str]) -> Output {
+        self.command(program, args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    }
+
+    /// Starts `program`, reading its output as it comes.
+    pub fn spawn(&self, program: &str, args: &[&str]) -> Running {
+        Running::spawn(self.command(program, args))
+    }
+
+    /// A queue's `(messages_ready, messages_unacknowledged)`, as the management API sees it
+    /// (its figures lag the broker by up to a few seconds: poll with [`eventually`]).
+    pub fn queue_counts(&self, queue: &str) -> Option<(u64, u64)> {
+        let body = self.http_get(&format!(
+            "/api/queues/{}/{queue}?columns=messages_ready,messages_unacknowledged",
+            self.name
+        ))?;
+        Some((
+            json_number(&body, "messages_ready")?,
+            json_number(&body, "messages_unacknowledged")?,
+        ))
+    }
+
+    /// The names of this vhost's queues.
+    pub fn queue_names(&self) -> Vec<String> {
+        let body = self
+            .http_get(&format!("/api/queues/{}?columns=name", self.name))
+            .unwrap_or_default();
+        body.split("\"name\":\"")
+            .skip(1)
+            .filter_map(|s| s.split('"').next())
+            .map(String::from)
+            .collect()
+    }
+
+    /// GET on the management API: the body for 200, `None` otherwise.
+    pub fn http_get(&self, path: &str) -> Option<String> {
+        let (status, body) = self.http("GET", path, "");
+        (status == 200).then_some(body)
+    }
+
+    fn http(&self, method: &str, path: &str, body: &str) -> (u16, String) {
+        let path = path.replace("/%2f", "/%2F");
+        let mut stream = TcpStream::connect(("127.0.0.1", self.http_port)).unwrap_or_else(|e| {
+            panic!(
+                "management API on 127.0.0.1:{}: {e}: {NO_BROKER}",
+                self.http_port
+            )
+        });
+        let auth = base64(b"guest:guest");
+        write!(
+            stream,
+            "{method} {path} HTTP/1.1\r\nHost: localhost\r\nAuthorization: Basic {auth}\r\n\
+             Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).unwrap();
+        let status = response
+            .split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        if method != "GET" && method != "DELETE" && !(200..300).contains(&status) {
+            panic!("{method} {path} answered {status}: {response}");
+        }
+        let body = response
+            .split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_string())
+            .unwrap_or_default();
+        (status, body)
+    }
+}
+
+impl Drop for Vhost {
+    fn drop(&mut self) {
+        let _ = self.http("DELETE", &format!("/api/vhosts/{}", self.name), "");
+    }
+}
+
+/// A program running in the background; its stdout and stderr lines are collected as they come.
+pub struct Running {
+    child: Child,
+    lines: Arc<(Mutex<Vec<String>>, Condvar)>,
+    readers: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Running {
+    /// Spawns `command` with piped output.
+    pub fn spawn(mut command: Command) -> Running {
+        let mut child = command
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let lines = Arc::new((Mutex::new(Vec::new()), Condvar::new()));
+        let mut readers = Vec::new();
+        let outputs: [Box<dyn Read + Send>; 2] = [
+            Box::new(child.stdout.take().unwrap()),
+            Box::new(child.stderr.take().unwrap()),
+        ];
+        for output in outputs {
+            let lines = Arc::clone(&lines);
+            readers.push(std::thread::spawn(move || {
+                for line in BufReader::new(output).lines().map_while(Result::ok) {
+                    lines.0.lock().unwrap().push(line);
+                    lines.1.notify_all();
+                }
+            }));
+        }
+        Running {
+            child,
+            lines,
+            readers,
+        }
+    }
+
+    /// The process id.
+    pub fn id(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// All lines printed so far (stdout and stderr, in arrival order).
+    pub fn lines(&self) -> Vec<String> {
+        self.lines.0.lock().unwrap().clone()
+    }
+
+    /// Waits until the output has `count` lines that satisfy `matches`; panics after [`PATIENCE`].
+    pub fn wait_for_lines(&self, count: usize, matches: impl Fn(&str) -> bool) -> Vec<String> {
+        let deadline = Instant::now() + PATIENCE;
+        let mut lines = self.lines.0.lock().unwrap();
+        loop {
+            let found: Vec<String> = lines.iter().filter(|l| matches(l)).cloned().collect();
+            if found.len() >= count {
+                return found;
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                panic!(
+                    "waited {PATIENCE:?} for {count} matching line(s); the program printed: {:#?}",
+                    *lines
+                );
+            }
+            lines = self.lines.1.wait_timeout(lines, deadline - now).unwrap().0;
+        }
+    }
+
+    /// Waits until a line equal to `line` appears.
+    pub fn wait_for(&self, line: &str) {
+        self.wait_for_lines(1, |l| l == line);
+    }
+
+    /// Sends a signal (`"INT"`, `"TERM"`, `"KILL"`) to the process.
+    pub fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(self.id().to_string())
+            .status()
+            .unwrap();
+        assert!(status.success(), "kill -{signal} failed");
+    }
+
+    /// Waits for the process to end (panics after [`PATIENCE`]); returns its status and all
+    /// its lines.
+    pub fn wait(mut self) -> (ExitStatus, Vec<String>) {
+        let deadline = Instant::now() + PATIENCE;
+        let status = loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                break status;
+            }
+            if Instant::now() >= deadline {
+                let _ = self.child.kill();
+                panic!(
+                    "the program did not end within {PATIENCE:?}; it printed: {:#?}",
+                    self.lines()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        for reader in self.readers.drain(..) {
+            let _ = reader.join();
+        }
+        (status, self.lines())
+    }
+
+    /// Ends the process (SIGINT, as Ctrl+C would) and returns all its lines.
+    pub fn interrupt(self) -> Vec<String> {
+        self.signal("INT");
+        let (status, lines) = self.wait();
+        assert!(
+            status.success(),
+            "the interrupted program exited with {status}: {lines:#?}"
+        );
+        lines
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Polls `check` until it returns `Some`, for at most [`PATIENCE`].
+pub fn eventually<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        if let Some(value) = check() {
+            return value;
+        }
+        if Instant::now() >= deadline {
+            panic!("waited {PATIENCE:?} for {what}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The text a program wrote to stdout and stderr.
+pub fn text(output: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+fn json_number(body: &str, key: &str) -> Option<u64> {
+    let rest = &body[body.find(&format!("\"{key}\":"))? + key.len() + 3..];
+    rest.split(|c: char| !c.is_ascii_digit())
+        .next()?
+        .parse()
+        .ok()
+}
+
+fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, b)| n | (u32::from(*b) << (16 - 8 * i)));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_encodes_as_http_basic_auth_expects() {
+        assert_eq!(base64(b"guest:guest"), "Z3Vlc3Q6Z3Vlc3Q=");
+        assert_eq!(base64(b"ab"), "YWI=");
+        assert_eq!(base64(b"abc"), "YWJj");
+    }
+
+    #[test]
+    fn json_numbers_are_found_by_key() {
+        assert_eq!(
+            json_number(
+                r#"{"messages_ready":12,"messages_unacknowledged":3}"#,
+                "messages_unacknowledged"
+            ),
+            Some(3)
+        );
+    }
+}
