@@ -98,6 +98,29 @@ fn parse_args(args: impl IntoIterator<Item = String>, help: &str) -> anyhow::Res
     Ok(words)
 }
 
+/// The message the course's producers send: the words joined by spaces, or `default` when
+/// there are none (or they join to nothing), as Python's `' '.join(words) or default` does.
+pub fn message(words: &[String], default: &str) -> String {
+    match words.join(" ") {
+        joined if joined.is_empty() => default.to_string(),
+        joined => joined,
+    }
+}
+
+/// Checks a routing or binding key before connecting: AMQP carries it as a short string of at
+/// most 255 bytes, and a longer one would only fail later, on the wire.
+pub fn check_key<'k>(what: &str, key: &'k str) -> anyhow::Result<&'k str> {
+    if key.len() > 255 {
+        return Err(Failure::new(format!(
+            "the {what} is {} bytes long; AMQP allows at most 255",
+            key.len()
+        ))
+        .hint("use a shorter key: dot-separated words such as kern.critical")
+        .into());
+    }
+    Ok(key)
+}
+
 /// The deliveries of `consumer`, one by one, until Ctrl+C or SIGTERM (an [`Interrupted`]
 /// error, which [`run`] reports as `Interrupted`, exit 0) or until the broker or the network
 /// ends the consumer (an error that says how).
@@ -188,6 +211,25 @@ mod tests {
     #[test]
     fn the_closing_quote_skips_escaped_quotes() {
         assert_eq!(closing_quote(r#"\0u\0p\"w\\" rest"#), Some(11));
+    }
+
+    #[test]
+    fn a_message_is_the_words_joined_or_the_default() {
+        let words = |w: &[&str]| w.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            message(&words(&["First", "message."]), "Hello World!"),
+            "First message."
+        );
+        assert_eq!(message(&words(&[]), "Hello World!"), "Hello World!");
+        assert_eq!(message(&words(&[""]), "Hello World!"), "Hello World!");
+    }
+
+    #[test]
+    fn keys_longer_than_255_bytes_are_refused_before_connecting() {
+        assert!(check_key("routing key", &"k".repeat(255)).is_ok());
+        let error = check_key("binding key", &"é".repeat(128)).unwrap_err();
+        assert!(describe(&error)
+            .starts_with("the binding key is 256 bytes long; AMQP allows at most 255"));
     }
 
     #[test]

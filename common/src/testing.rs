@@ -51,6 +51,10 @@ pub struct Vhost {
     /// The broker's AMQP port.
     pub port: u16,
     http_port: u16,
+    /// Made (and so deleted) by us; false for a private node's default vhost.
+    owned: bool,
+    /// What `scripts/broker` needs to find the node (empty: the test node of scripts/test).
+    broker_env: Vec<(String, String)>,
 }
 
 impl Vhost {
@@ -61,6 +65,8 @@ impl Vhost {
             name: format!("test-{name}-{}", std::process::id()),
             port,
             http_port,
+            owned: true,
+            broker_env: Vec::new(),
         };
         let _ = vhost.http("DELETE", &format!("/api/vhosts/{}", vhost.name), "");
         vhost.http("PUT", &format!("/api/vhosts/{}", vhost.name), "{}");
@@ -79,6 +85,25 @@ impl Vhost {
             ("RABBITMQ_PORT".into(), self.port.to_string()),
             ("RABBITMQ_VHOST".into(), self.name.clone()),
         ]
+    }
+
+    /// The address of this vhost, for connecting from the test itself.
+    pub fn address(&self) -> crate::BrokerAddress {
+        let env = self.env();
+        crate::BrokerAddress::from_lookup(|name| {
+            env.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
+        })
+        .unwrap()
+    }
+
+    /// Publishes `body` as another client would: through `common`'s connection, no confirm.
+    pub fn publish(&self, exchange: &str, routing_key: &str, body: &[u8]) {
+        let session = crate::connect_to(&self.address()).unwrap();
+        session
+            .channel()
+            .basic_publish(exchange, amiquip::Publish::new(body, routing_key))
+            .unwrap();
+        session.close().unwrap();
     }
 
     /// A command for `program` (a path from `env!("CARGO_BIN_EXE_...")`) aimed at this vhost,
@@ -112,6 +137,24 @@ impl Vhost {
         Running::spawn(self.command(program, args))
     }
 
+    /// Starts a consumer and waits until it says it waits (its queue and bindings are ready).
+    pub fn consumer(&self, program: &str, args: &[&str]) -> Running {
+        let consumer = self.spawn(program, args);
+        consumer.wait_for_lines(1, |l| l.starts_with(" [*] Waiting for "));
+        consumer
+    }
+
+    /// Runs a producer to its end, asserting it succeeded; returns its stdout.
+    pub fn produce(&self, program: &str, args: &[&str]) -> String {
+        let output = self.run(program, args);
+        assert!(
+            output.status.success(),
+            "{program} {args:?}: {:?}",
+            text(&output)
+        );
+        text(&output).0
+    }
+
     /// A queue's `(messages_ready, messages_unacknowledged)`, as the management API sees it
     /// (its figures lag the broker by up to a few seconds: poll with [`eventually`]).
     pub fn queue_counts(&self, queue: &str) -> Option<(u64, u64)> {
@@ -123,6 +166,32 @@ impl Vhost {
             json_number(&body, "messages_ready")?,
             json_number(&body, "messages_unacknowledged")?,
         ))
+    }
+
+    /// The course's `rabbitmqctl list_queues name messages_ready messages_unacknowledged` for
+    /// this vhost, through `scripts/broker queues`: `(name, ready, unacked)` per queue.
+    pub fn list_queues(&self) -> Vec<(String, u64, u64)> {
+        let output = Command::new(workspace_root().join("scripts/broker"))
+            .args(["queues", "-p", &self.name, "--quiet", "--no-table-headers"])
+            .envs(self.broker_env.clone())
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "scripts/broker queues: {:?}",
+            text(&output)
+        );
+        String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .filter_map(|line| {
+                let mut fields = line.split('\t');
+                Some((
+                    fields.next()?.to_string(),
+                    fields.next()?.parse().ok()?,
+                    fields.next()?.parse().ok()?,
+                ))
+            })
+            .collect()
     }
 
     /// The names of this vhost's queues.
@@ -137,14 +206,19 @@ impl Vhost {
             .collect()
     }
 
+    /// The vhost's name as a path segment of the management API.
+    pub fn encoded(&self) -> String {
+        self.name.replace('%', "%25").replace('/', "%2F")
+    }
+
     /// GET on the management API: the body for 200, `None` otherwise.
     pub fn http_get(&self, path: &str) -> Option<String> {
         let (status, body) = self.http("GET", path, "");
         (status == 200).then_some(body)
     }
 
-    fn http(&self, method: &str, path: &str, body: &str) -> (u16, String) {
-        let path = path.replace("/%2f", "/%2F");
+    /// A request to the management API: the status and the body. Panics if a change fails.
+    pub fn http(&self, method: &str, path: &str, body: &str) -> (u16, String) {
         let mut stream = TcpStream::connect(("127.0.0.1", self.http_port)).unwrap_or_else(|e| {
             panic!(
                 "management API on 127.0.0.1:{}: {e}: {NO_BROKER}",
@@ -179,7 +253,76 @@ impl Vhost {
 
 impl Drop for Vhost {
     fn drop(&mut self) {
+        if !self.owned {
+            return;
+        }
         let _ = self.http("DELETE", &format!("/api/vhosts/{}", self.name), "");
+    }
+}
+
+/// A RabbitMQ node of a test's own, for tests that restart the broker: restarting the shared
+/// test node would disturb the tests running beside them. Stopped and wiped when dropped.
+pub struct PrivateNode {
+    /// The node's AMQP port (its management port is 10000 higher).
+    pub port: u16,
+    env: Vec<(String, String)>,
+}
+
+impl PrivateNode {
+    /// Starts a fresh node `<name>@localhost` on `port` (state in `.broker/<name>`).
+    pub fn start(name: &str, port: u16) -> PrivateNode {
+        broker_ports(); // fail early, with the hint, outside scripts/test
+        let node = PrivateNode {
+            port,
+            env: vec![
+                ("BROKER_NODE".into(), format!("{name}@localhost")),
+                ("BROKER_PORT".into(), port.to_string()),
+                ("BROKER_HTTP_PORT".into(), (port + 10000).to_string()),
+                ("BROKER_DIST_PORT".into(), (port + 20000).to_string()),
+            ],
+        };
+        node.broker(&["reset"]);
+        node.broker(&["start"]);
+        node
+    }
+
+    /// Stops the node and starts it again, as `systemctl restart rabbitmq-server` would.
+    pub fn restart(&self) {
+        self.broker(&["stop"]);
+        self.broker(&["start"]);
+    }
+
+    /// The node's default vhost `/`.
+    pub fn vhost(&self) -> Vhost {
+        Vhost {
+            name: "/".into(),
+            port: self.port,
+            http_port: self.port + 10000,
+            owned: false,
+            broker_env: self.env.clone(),
+        }
+    }
+
+    fn broker(&self, args: &[&str]) {
+        let output = Command::new(workspace_root().join("scripts/broker"))
+            .args(args)
+            .envs(self.env.clone())
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "scripts/broker {args:?}: {:?}",
+            text(&output)
+        );
+    }
+}
+
+impl Drop for PrivateNode {
+    fn drop(&mut self) {
+        let _ = Command::new(workspace_root().join("scripts/broker"))
+            .arg("reset")
+            .envs(self.env.clone())
+            .output();
     }
 }
 
@@ -249,6 +392,14 @@ impl Running {
             }
             lines = self.lines.1.wait_timeout(lines, deadline - now).unwrap().0;
         }
+    }
+
+    /// The message lines printed so far (those that start with ` [x] `).
+    pub fn received(&self) -> Vec<String> {
+        self.lines()
+            .into_iter()
+            .filter(|l| l.starts_with(" [x] "))
+            .collect()
     }
 
     /// Waits until a line equal to `line` appears.

@@ -52,7 +52,7 @@ fn non_ascii_text_arrives_intact() {
     let vhost = Vhost::new("non-ascii");
     let receive = vhost.spawn(RECEIVE, &[]);
     receive.wait_for(WAITING);
-    publish(&vhost, "hello", "你好，世界".as_bytes());
+    vhost.publish("", "hello", "你好，世界".as_bytes());
     receive.wait_for(" [x] Received 你好，世界");
     receive.interrupt();
 }
@@ -62,7 +62,7 @@ fn a_body_that_is_not_utf8_is_printed_lossily() {
     let vhost = Vhost::new("not-utf8");
     let receive = vhost.spawn(RECEIVE, &[]);
     receive.wait_for(WAITING);
-    publish(&vhost, "hello", b"caf\xe9");
+    vhost.publish("", "hello", b"caf\xe9");
     receive.wait_for(" [x] Received caf\u{fffd}");
     receive.interrupt();
 }
@@ -218,7 +218,7 @@ fn an_unknown_vhost_is_named_with_how_to_create_it() {
 #[test]
 fn hello_declared_durable_elsewhere_is_explained_as_a_precondition_failure() {
     let vhost = Vhost::new("precondition");
-    let session = common::connect_to(&address(&vhost)).unwrap();
+    let session = common::connect_to(&vhost.address()).unwrap();
     session
         .channel()
         .queue_declare(
@@ -281,24 +281,4 @@ fn an_unknown_flag_is_a_usage_error() {
         stderr.starts_with("Usage: send\n") && stderr.contains("unknown option '--durable'"),
         "{stderr}"
     );
-}
-
-fn address(vhost: &Vhost) -> common::BrokerAddress {
-    common::BrokerAddress::from_lookup(|name| {
-        vhost
-            .env()
-            .into_iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v)
-    })
-    .unwrap()
-}
-
-fn publish(vhost: &Vhost, queue: &str, body: &[u8]) {
-    let session = common::connect_to(&address(vhost)).unwrap();
-    session
-        .channel()
-        .basic_publish("", amiquip::Publish::new(body, queue))
-        .unwrap();
-    session.close().unwrap();
 }
