@@ -5,6 +5,9 @@
 //! A test that finds no broker fails and says to run `scripts/test`: it never skips.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod guide;
+pub use guide::run_guide;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::PathBuf;

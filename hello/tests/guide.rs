@@ -1,0 +1,10 @@
+//! The chapter's guide (hello/README.md) runs as it reads, against the test broker.
+
+#[test]
+fn the_chapter_guide_runs_as_written() {
+    let programs = [
+        ("send", env!("CARGO_BIN_EXE_send")),
+        ("receive", env!("CARGO_BIN_EXE_receive")),
+    ];
+    common::testing::run_guide("hello/README.md", &programs, &[]);
+}

@@ -1,0 +1,13 @@
+//! The chapter's guide (routing/README.md) runs as it reads, against the test broker.
+
+#[test]
+fn the_chapter_guide_runs_as_written() {
+    let programs = [
+        ("emit_log_direct", env!("CARGO_BIN_EXE_emit_log_direct")),
+        (
+            "receive_logs_direct",
+            env!("CARGO_BIN_EXE_receive_logs_direct"),
+        ),
+    ];
+    common::testing::run_guide("routing/README.md", &programs, &[]);
+}

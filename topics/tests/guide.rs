@@ -1,0 +1,13 @@
+//! The chapter's guide (topics/README.md) runs as it reads, against the test broker.
+
+#[test]
+fn the_chapter_guide_runs_as_written() {
+    let programs = [
+        ("emit_log_topic", env!("CARGO_BIN_EXE_emit_log_topic")),
+        (
+            "receive_logs_topic",
+            env!("CARGO_BIN_EXE_receive_logs_topic"),
+        ),
+    ];
+    common::testing::run_guide("topics/README.md", &programs, &[]);
+}

@@ -1,0 +1,14 @@
+//! The chapter's guide (work-queues/README.md) runs as it reads, against the test broker.
+
+#[test]
+fn the_chapter_guide_runs_as_written() {
+    let programs = [
+        ("new_task", env!("CARGO_BIN_EXE_new_task")),
+        ("worker", env!("CARGO_BIN_EXE_worker")),
+    ];
+    common::testing::run_guide(
+        "work-queues/README.md",
+        &programs,
+        &[("WORKER_SECONDS_PER_DOT", "0.3")],
+    );
+}
