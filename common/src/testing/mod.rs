@@ -268,6 +268,7 @@ impl Drop for Vhost {
 pub struct PrivateNode {
     /// The node's AMQP port (its management port is 10000 higher).
     pub port: u16,
+    name: String,
     env: Vec<(String, String)>,
 }
 
@@ -277,6 +278,7 @@ impl PrivateNode {
         broker_ports(); // fail early, with the hint, outside scripts/test
         let node = PrivateNode {
             port,
+            name: name.to_string(),
             env: vec![
                 ("BROKER_NODE".into(), format!("{name}@localhost")),
                 ("BROKER_PORT".into(), port.to_string()),
@@ -293,6 +295,28 @@ impl PrivateNode {
     pub fn restart(&self) {
         self.broker(&["stop"]);
         self.broker(&["start"]);
+    }
+
+    /// Stops the node.
+    pub fn stop(&self) {
+        self.broker(&["stop"]);
+    }
+
+    /// Sends a signal (`"KILL"`, `"STOP"`, `"CONT"`) to the node's Erlang VM.
+    pub fn signal(&self, signal: &str) {
+        let pid = std::fs::read_to_string(
+            workspace_root()
+                .join(".broker")
+                .join(&self.name)
+                .join("pid"),
+        )
+        .unwrap();
+        let status = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(pid.trim())
+            .status()
+            .unwrap();
+        assert!(status.success(), "kill -{signal} {pid}");
     }
 
     /// The node's default vhost `/`.
