@@ -189,11 +189,17 @@ fn explain_open_error(address: &BrokerAddress, error: &amiquip::Error) -> Failur
             address.connection_timeout.as_millis()
         ))
         .hint(if address.tls { "is it a TLS port? (amqps:// needs the broker's TLS listener)" } else { "is it an AMQP port? (a TLS port needs amqps://)" }),
-        #[allow(unreachable_patterns)]
-        E::TlsHandshake { source } => Failure::new(format!("the TLS handshake with {at} failed: {source}")).hint(
-            "trust the broker's CA with cacertfile= in AMQP_URL or RABBITMQ_CACERTFILE (scripts/broker prints its CA file), \
-             and connect with the host name its certificate names",
-        ),
+        E::TlsHandshake { source } => {
+            let failure = Failure::new(format!("the TLS handshake with {at} failed: {source}"));
+            if source.to_string().contains("wrong version number") {
+                failure.hint("is it the broker's TLS port? This one seems to speak plain AMQP: use amqp:// for it")
+            } else {
+                failure.hint(
+                    "trust the broker's CA with cacertfile= in AMQP_URL or RABBITMQ_CACERTFILE (scripts/broker \
+                     prints its CA file), and connect with a host name its certificate names",
+                )
+            }
+        }
         E::UnexpectedSocketClose | E::IoErrorReadingSocket { .. } | E::IoErrorWritingSocket { .. } => {
             Failure::new(format!("the broker at {at} closed the connection during the handshake ({error})")).hint(if address.tls {
                 "is it the broker's TLS port? amqps:// needs its TLS listener"

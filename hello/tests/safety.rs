@@ -1,0 +1,316 @@
+//! Safe to point at a real broker: TLS with verification, odd and hostile input, credentials
+//! that never show, and a course broker that listens on loopback only. Against the test broker
+//! (run with scripts/test), with the real `send` and `receive`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails loudly on what it did not expect
+
+use common::testing::{text, workspace_root, Vhost};
+use std::process::Command;
+
+const SEND: &str = env!("CARGO_BIN_EXE_send");
+const RECEIVE: &str = env!("CARGO_BIN_EXE_receive");
+const WAITING: &str = " [*] Waiting for messages. To exit press CTRL+C";
+
+fn tls_port() -> u16 {
+    std::env::var("COURSE_TEST_TLS_PORT")
+        .ok()
+        .and_then(|p| p.parse().ok())
+        .expect("COURSE_TEST_TLS_PORT: run scripts/test")
+}
+
+fn ca_file() -> String {
+    std::env::var("COURSE_TEST_CACERTFILE").expect("COURSE_TEST_CACERTFILE: run scripts/test")
+}
+
+/// Percent-encodes every byte but letters and digits, as an AMQP URI part may need.
+fn encode(part: &str) -> String {
+    part.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn hello_works_over_tls_with_the_brokers_ca() {
+    let vhost = Vhost::new("tls");
+    let url = format!(
+        "amqps://localhost:{}/{}?cacertfile={}",
+        tls_port(),
+        encode(&vhost.name),
+        encode(&ca_file())
+    );
+    let mut command = vhost.command(RECEIVE, &[]);
+    command.env("AMQP_URL", &url);
+    let receive = common::testing::Running::spawn(command);
+    receive.wait_for(WAITING);
+
+    // The CA may come from RABBITMQ_CACERTFILE too.
+    let url = format!("amqps://localhost:{}/{}", tls_port(), encode(&vhost.name));
+    let output = vhost
+        .command(SEND, &[])
+        .env("AMQP_URL", &url)
+        .env("RABBITMQ_CACERTFILE", ca_file())
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{:?}", text(&output));
+    receive.wait_for(" [x] Received Hello World!");
+    receive.interrupt();
+}
+
+#[test]
+fn a_server_certificate_from_an_untrusted_ca_is_refused() {
+    let vhost = Vhost::new("tls-untrusted");
+    let url = format!("amqps://localhost:{}/{}", tls_port(), encode(&vhost.name));
+    let output = vhost
+        .command(SEND, &[])
+        .env("AMQP_URL", &url)
+        .output()
+        .unwrap();
+    let (stdout, stderr) = text(&output);
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(stdout, "");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("the TLS handshake with localhost:")
+            && stderr.contains("certificate verify failed"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("cacertfile="), "{stderr}");
+}
+
+#[test]
+fn plain_amqp_to_the_tls_port_and_tls_to_the_plain_port_fail_clearly() {
+    let vhost = Vhost::new("tls-mismatch");
+    let plain_to_tls = format!("amqp://localhost:{}/{}", tls_port(), encode(&vhost.name));
+    let output = vhost
+        .command(SEND, &[])
+        .env("AMQP_URL", &plain_to_tls)
+        .output()
+        .unwrap();
+    let (_, stderr) = text(&output);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr.contains("closed the connection during the handshake")
+            && stderr.contains("amqps://"),
+        "{stderr}"
+    );
+
+    let tls_to_plain = format!(
+        "amqps://localhost:{}/{}?cacertfile={}",
+        vhost.port,
+        encode(&vhost.name),
+        encode(&ca_file())
+    );
+    let output = vhost
+        .command(SEND, &[])
+        .env("AMQP_URL", &tls_to_plain)
+        .output()
+        .unwrap();
+    let (_, stderr) = text(&output);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr.contains("TLS handshake") && stderr.contains("use amqp://"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_password_full_of_url_special_characters_works_raw_and_percent_encoded_and_never_shows() {
+    let vhost = Vhost::new("special-password");
+    let user = format!("learner-{}", std::process::id());
+    let password = "p@ss:w/o%rd#?&=+ ;[]~";
+    vhost.http(
+        "PUT",
+        &format!("/api/users/{user}"),
+        &format!(r#"{{"password":"{password}","tags":""}}"#),
+    );
+    vhost.http(
+        "PUT",
+        &format!("/api/permissions/{}/{user}", vhost.encoded()),
+        r#"{"configure":".*","write":".*","read":".*"}"#,
+    );
+
+    let raw = vhost
+        .command(SEND, &[])
+        .env("RABBITMQ_USER", &user)
+        .env("RABBITMQ_PASSWORD", password)
+        .env("RUST_LOG", "trace")
+        .output()
+        .unwrap();
+    let url = format!(
+        "amqp://{user}:{}@127.0.0.1:{}/{}",
+        encode(password),
+        vhost.port,
+        encode(&vhost.name)
+    );
+    let encoded = vhost
+        .command(SEND, &[])
+        .env("AMQP_URL", &url)
+        .env("RUST_LOG", "trace")
+        .output()
+        .unwrap();
+    let _ = vhost.http("DELETE", &format!("/api/users/{user}"), "");
+
+    for output in [raw, encoded] {
+        let (stdout, stderr) = text(&output);
+        assert!(output.status.success(), "{stderr}");
+        assert_eq!(stdout, " [x] Sent 'Hello World!'\n");
+        assert!(
+            stderr.contains("sending handshake"),
+            "RUST_LOG=trace logs the login"
+        );
+        for shown in [password, &encode(password), "o%rd", "w/o"] {
+            assert!(
+                !stderr.contains(shown),
+                "the password shows in the log: {stderr}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_user_that_does_not_exist_is_refused_clearly() {
+    let vhost = Vhost::new("no-such-user");
+    let output = vhost
+        .command(SEND, &[])
+        .env("RABBITMQ_USER", "nobody-here")
+        .env("RABBITMQ_PASSWORD", "whatever-it-is")
+        .output()
+        .unwrap();
+    let (_, stderr) = text(&output);
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("refused the login of user 'nobody-here'")
+            && !stderr.contains("whatever-it-is"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_malformed_amqp_url_is_one_clear_line_without_the_password() {
+    for (url, expected) in [
+        (
+            "http://guest:hunter2@localhost:5672/",
+            "the scheme must be amqp:// or amqps://",
+        ),
+        (
+            "amqp://guest:hunter2@localhost:56x2/",
+            "the port must be a number",
+        ),
+        (
+            "amqp://guest:hunter2@localhost:99999/",
+            "the port must be a number",
+        ),
+        (
+            "amqp://guest:hun%2Xter2@localhost/",
+            "the password has a bad percent-escape",
+        ),
+        ("amqp://guest:hun/ter2@localhost/", "single path segment"),
+    ] {
+        // Checked before connecting: RABBITMQ_PORT=1 would fail otherwise.
+        let output = Command::new(SEND).env("AMQP_URL", url).output().unwrap();
+        let (stdout, stderr) = text(&output);
+        assert_eq!(output.status.code(), Some(1), "{url}");
+        assert_eq!(stdout, "");
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(
+            stderr.starts_with("error: AMQP_URL is not a valid AMQP URI: ")
+                && stderr.contains(expected),
+            "{url}: {stderr}"
+        );
+        assert!(
+            !stderr.contains("hunter2") && !stderr.contains("hun"),
+            "{url}: {stderr}"
+        );
+    }
+}
+
+#[test]
+fn an_empty_message_and_a_one_mebibyte_message_arrive_whole() {
+    let vhost = Vhost::new("sizes");
+    let receive = vhost.spawn(RECEIVE, &[]);
+    receive.wait_for(WAITING);
+    vhost.publish("", "hello", b"");
+    let big = "x".repeat(1 << 20);
+    vhost.publish("", "hello", big.as_bytes());
+    receive.wait_for(" [x] Received ");
+    let lines = receive.wait_for_lines(1, |l| l.len() > 1 << 20);
+    assert_eq!(lines[0], format!(" [x] Received {big}"));
+    receive.interrupt();
+}
+
+#[test]
+fn no_credential_literal_is_in_the_repository() {
+    // The original course's password, assembled so that this file does not hold it either.
+    let original = ["V2", "SG@", "xdr"].concat();
+    let files = Command::new("git")
+        .arg("ls-files")
+        .current_dir(workspace_root())
+        .output()
+        .unwrap();
+    assert!(files.status.success());
+    let mut checked = 0;
+    for file in String::from_utf8(files.stdout).unwrap().lines() {
+        let Ok(content) = std::fs::read_to_string(workspace_root().join(file)) else {
+            continue;
+        };
+        checked += 1;
+        assert!(
+            !content.contains(&original),
+            "{file} holds the course's password"
+        );
+        assert!(
+            !content.contains("PlainCredentials("),
+            "{file} builds credentials in code"
+        );
+        if file.ends_with(".rs") && file.contains("/src/") && !file.contains("/testing/") {
+            for line in content
+                .lines()
+                .filter(|l| !l.trim_start().starts_with("//"))
+            {
+                let literal_password =
+                    line.contains("password: \"") || line.contains("password = \"");
+                assert!(!literal_password, "{file}: a password literal: {line}");
+            }
+        }
+    }
+    assert!(checked > 20, "only {checked} files checked");
+}
+
+#[test]
+fn the_test_broker_listens_on_loopback_only() {
+    let pid_file = workspace_root().join(".broker/course-test/pid");
+    let pid =
+        std::fs::read_to_string(&pid_file).expect("the test node's pid file: run scripts/test");
+    let sockets = Command::new("ss").args(["-ltnpH"]).output().unwrap();
+    let sockets = String::from_utf8_lossy(&sockets.stdout).into_owned();
+    let ours: Vec<&str> = sockets
+        .lines()
+        .filter(|l| l.contains(&format!("pid={},", pid.trim())) || l.contains("\"epmd\""))
+        .map(|l| l.split_whitespace().nth(3).unwrap())
+        .collect();
+    // AMQP, TLS, management, Erlang distribution, and epmd.
+    assert!(ours.len() >= 5, "{sockets}");
+    for address in &ours {
+        assert!(
+            address.starts_with("127.0.0.1:") || address.starts_with("[::1]:"),
+            "{address} is not loopback: {ours:?}"
+        );
+    }
+}
+
+#[test]
+fn the_default_guest_user_may_log_in_over_loopback_only() {
+    let output = Command::new(workspace_root().join("scripts/broker"))
+        .args(["eval", "application:get_env(rabbit, loopback_users)."])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{:?}", text(&output));
+    assert_eq!(text(&output).0.trim(), "{ok,[<<\"guest\">>]}");
+}
