@@ -1,0 +1,236 @@
+//! The course's benchmark: run it with `scripts/bench`, which builds in release, starts a
+//! private broker node for it and passes its port (`RABBITMQ_PORT`) and the folder of the
+//! release binaries (`BENCH_BIN_DIR`). Prints a Markdown table; exits non-zero if a run failed
+//! (a missed target is for people to read, not a failure).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark that cannot run says so loudly
+
+use amiquip::{AmqpProperties, Confirm, Publish, QueueDeclareOptions};
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const BACKLOG: usize = 50_000;
+
+fn main() {
+    if std::env::args().any(|a| a == "--list") {
+        return; // `cargo test --benches` lists benchmarks; there is nothing to list apart.
+    }
+    let bin_dir =
+        PathBuf::from(std::env::var("BENCH_BIN_DIR").expect("BENCH_BIN_DIR: run scripts/bench"));
+    let address = common::BrokerAddress::from_env().unwrap();
+    let mut rows: Vec<(String, String, String)> = Vec::new();
+
+    for (producer, args) in [
+        ("send", vec![]),
+        ("new_task", vec!["A", "task"]),
+        ("emit_log", vec![]),
+        ("emit_log_direct", vec!["info", "bench"]),
+        ("emit_log_topic", vec!["kern.info", "bench"]),
+    ] {
+        let (median, p90) = one_shot(&bin_dir.join(producer), &args, 30);
+        rows.push((
+            format!("one-shot `{producer}`, whole process (median / p90, 30 runs)"),
+            format!("{median:.1} ms / {p90:.1} ms"),
+            "≤ 8 ms / ≤ 10 ms".into(),
+        ));
+    }
+    purge(&address, "task_queue");
+    purge(&address, "hello");
+
+    for workers in [1, 2, 4] {
+        let (rate, shares, peak_kib) = drain(&address, &bin_dir.join("worker"), workers);
+        rows.push((
+            format!("`worker` ×{workers} draining {BACKLOG} tasks (manual ack, prefetch 1)"),
+            format!("{rate:.0} msg/s, shares {shares:?}"),
+            if workers == 1 {
+                "≥ 6,000 msg/s".into()
+            } else {
+                "".into()
+            },
+        ));
+        if workers == 1 {
+            rows.push((
+                "`worker` peak RSS (VmHWM) after the drain".into(),
+                format!("{:.1} MiB", peak_kib as f64 / 1024.0),
+                "≤ 6 MiB".into(),
+            ));
+        }
+    }
+
+    let per_message = confirmed_publishes(&address, 5_000, 1);
+    rows.push((
+        "persistent publishes, a confirm awaited per message".into(),
+        format!("{per_message:.0} msg/s"),
+        "≥ 1,500 msg/s".into(),
+    ));
+    let batched = confirmed_publishes(&address, 50_000, 100);
+    rows.push((
+        "persistent publishes, confirms awaited per batch of 100".into(),
+        format!("{batched:.0} msg/s"),
+        "≥ 20,000 msg/s".into(),
+    ));
+    purge(&address, "task_queue");
+
+    println!("| figure | measured | target |\n|---|---|---|");
+    for (figure, measured, target) in rows {
+        println!("| {figure} | {measured} | {target} |");
+    }
+}
+
+/// Runs a producer `runs` times after a warm-up; returns the median and p90 wall time in ms.
+fn one_shot(program: &PathBuf, args: &[&str], runs: usize) -> (f64, f64) {
+    let run = || {
+        let started = Instant::now();
+        let output = Command::new(program)
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let elapsed = started.elapsed().as_secs_f64() * 1000.0;
+        assert!(
+            output.status.success(),
+            "{}: {}",
+            program.display(),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        elapsed
+    };
+    for _ in 0..3 {
+        run();
+    }
+    let mut times: Vec<f64> = (0..runs).map(|_| run()).collect();
+    times.sort_by(f64::total_cmp);
+    (times[runs / 2], times[(runs * 9).div_ceil(10) - 1])
+}
+
+/// Fills task_queue with `BACKLOG` no-dot tasks, then lets `workers` real workers drain it.
+/// Returns messages per second, each worker's share, and the first worker's peak RSS in KiB.
+fn drain(
+    address: &common::BrokerAddress,
+    worker: &PathBuf,
+    workers: usize,
+) -> (f64, Vec<usize>, u64) {
+    publish(address, BACKLOG, 1000);
+    let done = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let mut children = Vec::new();
+    let mut counters = Vec::new();
+    for _ in 0..workers {
+        let mut child = Command::new(worker)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (done, mine) = (Arc::clone(&done), Arc::new(AtomicUsize::new(0)));
+        counters.push(Arc::clone(&mine));
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if line == " [x] Done" {
+                    done.fetch_add(1, Ordering::Relaxed);
+                    mine.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        });
+        children.push(child);
+    }
+    let deadline = started + Duration::from_secs(120);
+    while done.load(Ordering::Relaxed) < BACKLOG {
+        assert!(
+            Instant::now() < deadline,
+            "the workers did not drain the backlog within 120 s"
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let status =
+        std::fs::read_to_string(format!("/proc/{}/status", children[0].id())).unwrap_or_default();
+    let peak_kib = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0);
+    for child in &mut children {
+        Command::new("kill")
+            .arg("-INT")
+            .arg(child.id().to_string())
+            .status()
+            .unwrap();
+        assert!(
+            child.wait().unwrap().success(),
+            "a worker did not end cleanly"
+        );
+    }
+    (
+        BACKLOG as f64 / elapsed,
+        counters.iter().map(|c| c.load(Ordering::Relaxed)).collect(),
+        peak_kib,
+    )
+}
+
+/// Publishes `count` persistent tasks to task_queue with publisher confirms awaited every
+/// `batch` messages (1: each one); returns messages per second.
+fn confirmed_publishes(address: &common::BrokerAddress, count: usize, batch: usize) -> f64 {
+    purge(address, "task_queue");
+    let started = Instant::now();
+    publish(address, count, batch);
+    let rate = count as f64 / started.elapsed().as_secs_f64();
+    purge(address, "task_queue");
+    rate
+}
+
+/// The fast publisher: one connection of `common`, confirms awaited per `batch`.
+fn publish(address: &common::BrokerAddress, count: usize, batch: usize) {
+    let session = common::connect_to(address).unwrap();
+    let channel = session.channel();
+    channel
+        .queue_declare(
+            "task_queue",
+            QueueDeclareOptions {
+                durable: true,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    let confirms = channel.listen_for_publisher_confirms().unwrap();
+    channel.enable_publisher_confirms().unwrap();
+    let mut smoother = amiquip::ConfirmSmoother::new();
+    let mut confirmed = 0;
+    while confirmed < count {
+        // A batch: publish it whole, then wait until the broker has confirmed all of it.
+        let end = (confirmed + batch).min(count);
+        for _ in confirmed..end {
+            let properties = AmqpProperties::default().with_delivery_mode(2);
+            channel
+                .basic_publish(
+                    "",
+                    Publish::with_properties(b"A task", "task_queue", properties),
+                )
+                .unwrap();
+        }
+        while confirmed < end {
+            let confirm = confirms
+                .recv_timeout(Duration::from_secs(30))
+                .expect("a confirm within 30 s");
+            for confirm in smoother.process(confirm) {
+                assert!(
+                    matches!(confirm, Confirm::Ack(_)),
+                    "the broker refused a publish"
+                );
+                confirmed += 1;
+            }
+        }
+    }
+    session.close().unwrap();
+}
+
+fn purge(address: &common::BrokerAddress, queue: &str) {
+    let session = common::connect_to(address).unwrap();
+    // A queue that does not exist yet has nothing to purge (and closes the channel: ignored).
+    let _ = session.channel().queue_purge(queue);
+    let _ = session.close();
+}
