@@ -5,7 +5,6 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark that cannot run says so loudly
 
-use amiquip::{AmqpProperties, Confirm, Publish, QueueDeclareOptions};
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -183,49 +182,9 @@ fn confirmed_publishes(address: &common::BrokerAddress, count: usize, batch: usi
     rate
 }
 
-/// The fast publisher: one connection of `common`, confirms awaited per `batch`.
+/// Publishes `count` tasks with `common::testing`'s fast publisher.
 fn publish(address: &common::BrokerAddress, count: usize, batch: usize) {
-    let session = common::connect_to(address).unwrap();
-    let channel = session.channel();
-    channel
-        .queue_declare(
-            "task_queue",
-            QueueDeclareOptions {
-                durable: true,
-                ..Default::default()
-            },
-        )
-        .unwrap();
-    let confirms = channel.listen_for_publisher_confirms().unwrap();
-    channel.enable_publisher_confirms().unwrap();
-    let mut smoother = amiquip::ConfirmSmoother::new();
-    let mut confirmed = 0;
-    while confirmed < count {
-        // A batch: publish it whole, then wait until the broker has confirmed all of it.
-        let end = (confirmed + batch).min(count);
-        for _ in confirmed..end {
-            let properties = AmqpProperties::default().with_delivery_mode(2);
-            channel
-                .basic_publish(
-                    "",
-                    Publish::with_properties(b"A task", "task_queue", properties),
-                )
-                .unwrap();
-        }
-        while confirmed < end {
-            let confirm = confirms
-                .recv_timeout(Duration::from_secs(30))
-                .expect("a confirm within 30 s");
-            for confirm in smoother.process(confirm) {
-                assert!(
-                    matches!(confirm, Confirm::Ack(_)),
-                    "the broker refused a publish"
-                );
-                confirmed += 1;
-            }
-        }
-    }
-    session.close().unwrap();
+    common::testing::queue_tasks(address, &vec!["A task".to_string(); count], batch);
 }
 
 fn purge(address: &common::BrokerAddress, queue: &str) {

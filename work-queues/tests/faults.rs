@@ -4,47 +4,19 @@
 
 #![allow(clippy::unwrap_used)] // a test fails loudly on what it did not expect
 
-use amiquip::{AmqpProperties, Confirm, Publish, QueueDeclareOptions};
-use common::testing::{text, PrivateNode, Running, Vhost, PATIENCE};
+use common::testing::{text, PrivateNode, Running, Vhost};
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 const WORKER: &str = env!("CARGO_BIN_EXE_worker");
 const WAITING: &str = " [*] Waiting for messages. To exit press CTRL+C";
 
-/// Queues `count` persistent tasks as new_task does (durable task_queue, delivery mode 2,
-/// a publisher confirm awaited for each), through one connection of `common`.
+/// Queues `count` tasks `task-NNNN` with `dots` dots, a confirm awaited for each.
 fn queue_tasks(vhost: &Vhost, count: usize, dots: usize) -> Vec<String> {
-    let session = common::connect_to(&vhost.address()).unwrap();
-    let channel = session.channel();
-    channel
-        .queue_declare(
-            "task_queue",
-            QueueDeclareOptions {
-                durable: true,
-                ..Default::default()
-            },
-        )
-        .unwrap();
-    let confirms = channel.listen_for_publisher_confirms().unwrap();
-    channel.enable_publisher_confirms().unwrap();
     let tasks: Vec<String> = (0..count)
         .map(|n| format!("task-{n:04}{}", ".".repeat(dots)))
         .collect();
-    for task in &tasks {
-        let properties = AmqpProperties::default().with_delivery_mode(2);
-        channel
-            .basic_publish(
-                "",
-                Publish::with_properties(task.as_bytes(), "task_queue", properties),
-            )
-            .unwrap();
-        match confirms.recv_timeout(PATIENCE).unwrap() {
-            Confirm::Ack(_) => {}
-            Confirm::Nack(_) => panic!("the broker refused {task}"),
-        }
-    }
-    session.close().unwrap();
+    common::testing::queue_tasks(&vhost.address(), &tasks, 1);
     tasks
 }
 
