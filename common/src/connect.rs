@@ -210,3 +210,59 @@ fn explain_open_error(address: &BrokerAddress, error: &amiquip::Error) -> Failur
         other => Failure::new(format!("cannot open an AMQP connection to {at}: {other}")),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn address_of(port: u16) -> BrokerAddress {
+        BrokerAddress::from_lookup(|name| match name {
+            "RABBITMQ_HOST" => Some("127.0.0.1".into()),
+            "RABBITMQ_PORT" => Some(port.to_string()),
+            _ => None,
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn the_socket_we_open_has_tcp_nodelay_set() {
+        // Without it amiquip's request/response steps stall ~40 ms (Nagle meets delayed ACK).
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let socket = open_socket(&address_of(listener.local_addr().unwrap().port())).unwrap();
+        assert!(socket.nodelay().unwrap());
+    }
+
+    #[test]
+    fn a_refused_connection_names_the_address_and_how_to_start_the_broker() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let error = open_socket(&address_of(port)).unwrap_err();
+        let line = report::describe(&error);
+        assert!(
+            line.starts_with(&format!(
+                "cannot reach the broker at 127.0.0.1:{port}: connection refused"
+            )),
+            "{line}"
+        );
+        assert!(
+            line.contains("scripts/broker start")
+                && line.contains("RABBITMQ_HOST and RABBITMQ_PORT"),
+            "{line}"
+        );
+    }
+
+    #[test]
+    fn an_unknown_host_name_is_named() {
+        let mut address = address_of(5672);
+        address.host = "no-such-host.invalid".into();
+        let line = report::describe(&open_socket(&address).unwrap_err());
+        assert!(
+            line.contains("cannot resolve the host name 'no-such-host.invalid'"),
+            "{line}"
+        );
+    }
+}
