@@ -74,7 +74,19 @@ pub fn run(program: impl FnOnce() -> anyhow::Result<()>) -> ExitCode {
 /// environment it reads, then exits 0; any other `-flag` is a usage error; `--` ends the
 /// flags, so that a message may start with a dash.
 pub fn args(help: &str) -> anyhow::Result<Vec<String>> {
-    parse_args(std::env::args().skip(1), help)
+    let mut args = Vec::new();
+    for arg in std::env::args_os().skip(1) {
+        // std::env::args() would panic on an argument that is not UTF-8.
+        let arg = arg.into_string().map_err(|arg| {
+            Usage(format!(
+                "{}\nerror: the argument '{}' is not UTF-8 text",
+                help.lines().next().unwrap_or_default(),
+                arg.to_string_lossy()
+            ))
+        })?;
+        args.push(arg);
+    }
+    parse_args(args, help)
 }
 
 fn parse_args(args: impl IntoIterator<Item = String>, help: &str) -> anyhow::Result<Vec<String>> {

@@ -277,6 +277,25 @@ fn a_task_queue_declared_otherwise_is_a_clear_precondition_error() {
 }
 
 #[test]
+fn an_argument_that_is_not_utf8_is_a_usage_error_not_a_panic() {
+    use std::os::unix::ffi::OsStrExt;
+    let output = std::process::Command::new(NEW_TASK)
+        .arg(std::ffi::OsStr::from_bytes(b"caf\xe9"))
+        .env("RABBITMQ_PORT", "1")
+        .output()
+        .unwrap();
+    let (_, stderr) = text(&output);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr.starts_with(
+            "Usage: new_task [words...]\nerror: the argument 'caf\u{fffd}' is not UTF-8 text"
+        ),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[test]
 fn a_bad_seconds_per_dot_is_refused_before_connecting() {
     let output = std::process::Command::new(WORKER)
         .env("WORKER_SECONDS_PER_DOT", "fast")
