@@ -10,7 +10,7 @@ static STOP: OnceLock<Receiver<()>> = OnceLock::new();
 static WAITING: AtomicBool = AtomicBool::new(false);
 
 /// Installs the handler (once). Before the program starts waiting, a signal ends it at once,
-/// as if unhandled, but with the course's `Interrupted` and status 0.
+/// with status 130 as if unhandled (a producer interrupted has not done its job).
 pub(crate) fn install() {
     STOP.get_or_init(|| {
         let (sender, receiver) = crossbeam_channel::bounded::<()>(0);
@@ -22,8 +22,10 @@ pub(crate) fn install() {
                     sender.take();
                 }
             } else {
-                println!("Interrupted");
-                std::process::exit(0);
+                // Not waiting: the program is still connecting or publishing, and stopping it
+                // now leaves its job undone. Say so, with the shell's status for Ctrl+C.
+                eprintln!("Interrupted before the program finished");
+                std::process::exit(130);
             }
         });
         if let Err(e) = installed {
