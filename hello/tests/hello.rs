@@ -282,3 +282,15 @@ fn an_unknown_flag_is_a_usage_error() {
         "{stderr}"
     );
 }
+
+#[test]
+fn the_original_python_send_reaches_our_receive_and_declares_hello_alike() {
+    let vhost = Vhost::new("python-hello");
+    let receive = vhost.spawn(RECEIVE, &[]);
+    receive.wait_for(WAITING);
+    assert_eq!(vhost.python("send", &[]), " [x] Sent 'Hello World!'\n");
+    receive.wait_for(" [x] Received Hello World!");
+    // After our programs declared hello, the course's receive.py declares it alike.
+    assert!(vhost.run(SEND, &[]).status.success());
+    vhost.python("declare", &[]);
+}

@@ -76,3 +76,15 @@ fn a_message_that_is_not_utf8_is_printed_lossily() {
     receiver.wait_for(" [x] \u{fffd}\u{fffd} warning");
     receiver.wait_for(" [x] ");
 }
+
+#[test]
+fn the_original_python_emit_log_reaches_our_receivers() {
+    let vhost = Vhost::new("python-fanout");
+    let receiver = vhost.consumer(RECEIVE_LOGS, &[]);
+    vhost.python("declare", &[]);
+    assert_eq!(
+        vhost.python("emit_log", &["python:", "hello"]),
+        " [x] Sent python: hello\n"
+    );
+    receiver.wait_for(" [x] python: hello");
+}

@@ -120,3 +120,17 @@ fn a_key_longer_than_255_bytes_is_refused_clearly() {
         );
     }
 }
+
+#[test]
+fn the_original_python_emit_log_direct_reaches_our_receiver() {
+    let vhost = Vhost::new("python-direct");
+    let errors = vhost.consumer(RECEIVE, &["error"]);
+    vhost.python("declare", &[]);
+    vhost.python("emit_log_direct", &["info", "not for us"]);
+    assert_eq!(
+        vhost.python("emit_log_direct", &["error", "from", "Python"]),
+        " [x] Sent error:from Python\n"
+    );
+    errors.wait_for(" [x] error:from Python");
+    assert_eq!(errors.received(), [" [x] error:from Python"]);
+}

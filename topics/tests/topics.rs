@@ -154,3 +154,17 @@ fn a_key_longer_than_255_bytes_is_refused_clearly() {
         assert!(!stderr.contains("panicked"), "{stderr}");
     }
 }
+
+#[test]
+fn the_original_python_emit_log_topic_reaches_our_receiver() {
+    let vhost = Vhost::new("python-topic");
+    let kern = vhost.consumer(RECEIVE, &["kern.*"]);
+    vhost.python("declare", &[]);
+    vhost.python("emit_log_topic", &["app.info", "not for us"]);
+    assert_eq!(
+        vhost.python("emit_log_topic", &["kern.critical", "from Python"]),
+        " [x] Sent kern.critical:from Python\n"
+    );
+    kern.wait_for(" [x] kern.critical:from Python");
+    assert_eq!(kern.received(), [" [x] kern.critical:from Python"]);
+}

@@ -344,3 +344,21 @@ fn durable_tasks_survive_a_broker_restart_and_are_then_all_done() {
     assert_eq!(received(&worker), expected);
     worker.interrupt();
 }
+
+#[test]
+fn the_original_python_new_task_feeds_our_worker_and_declares_task_queue_alike() {
+    let vhost = Vhost::new("python-tasks");
+    new_task(&vhost, "Rust first.");
+    // The course's worker.py and new_task.py declare task_queue durable, as ours do.
+    vhost.python("declare", &[]);
+    assert_eq!(
+        vhost.python("new_task", &["From", "Python."]),
+        " [x] Sent From Python.\n"
+    );
+    let worker = worker(&vhost, "0.01");
+    worker.wait_for_lines(2, |l| l == " [x] Done");
+    assert_eq!(
+        received(&worker),
+        [" [x] Received Rust first.", " [x] Received From Python."]
+    );
+}

@@ -109,6 +109,29 @@ impl Vhost {
         session.close().unwrap();
     }
 
+    /// Runs the original course's Python program (`course.py` beside this file, with pika)
+    /// in this vhost, asserting it succeeded; returns what it printed.
+    pub fn python(&self, program: &str, args: &[&str]) -> String {
+        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("src/testing/course.py");
+        let output = Command::new("python3")
+            .arg(script)
+            .arg(program)
+            .args(args)
+            .envs(self.env())
+            .output();
+        let output =
+            output.unwrap_or_else(|e| panic!("python3: {e}: scripts/test needs python3 with pika"));
+        let (stdout, stderr) = text(&output);
+        if stderr.contains("No module named 'pika'") {
+            panic!("pika is missing: scripts/test installs it (python3 -m pip install pika)");
+        }
+        assert!(
+            output.status.success(),
+            "course.py {program} {args:?}: {stderr}"
+        );
+        stdout
+    }
+
     /// A command for `program` (a path from `env!("CARGO_BIN_EXE_...")`) aimed at this vhost,
     /// with a clean environment for the broker's address.
     pub fn command(&self, program: &str, args: &[&str]) -> Command {
