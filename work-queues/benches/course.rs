@@ -5,11 +5,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark that cannot run says so loudly
 
-use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const BACKLOG: usize = 50_000;
@@ -41,10 +38,10 @@ fn main() {
     purge(&address, "hello");
 
     for workers in [1, 2, 4] {
-        let (rate, shares, peak_kib) = drain(&address, &bin_dir.join("worker"), workers);
+        let (rate, shares, peak_kib, cpu) = drain(&address, &bin_dir.join("worker"), workers);
         rows.push((
             format!("`worker` ×{workers} draining {BACKLOG} tasks (manual ack, prefetch 1)"),
-            format!("{rate:.0} msg/s, shares {shares:?}"),
+            format!("{rate:.0} msg/s, shares {shares:?}; {cpu}"),
             if workers == 1 {
                 "≥ 6,000 msg/s".into()
             } else {
@@ -107,38 +104,45 @@ fn one_shot(program: &PathBuf, args: &[&str], runs: usize) -> (f64, f64) {
 }
 
 /// Fills task_queue with `BACKLOG` no-dot tasks, then lets `workers` real workers drain it.
-/// Returns messages per second, each worker's share, and the first worker's peak RSS in KiB.
+/// Their output goes to files, whose growth tells the progress: a reader of pipes would take
+/// CPU from the workers on a 2-core machine. Returns messages per second, each worker's
+/// share, the first worker's peak RSS in KiB, and the CPU the workers and the broker used.
 fn drain(
     address: &common::BrokerAddress,
     worker: &PathBuf,
     workers: usize,
-) -> (f64, Vec<usize>, u64) {
+) -> (f64, Vec<usize>, u64, String) {
+    const WAITING: &str = " [*] Waiting for messages. To exit press CTRL+C\n";
+    const PER_TASK: &str = " [x] Received A task\n [x] Done\n";
     publish(address, BACKLOG, 1000);
-    let done = Arc::new(AtomicUsize::new(0));
+    let dir = std::env::temp_dir().join(format!("course-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let outputs: Vec<PathBuf> = (0..workers)
+        .map(|n| dir.join(format!("worker-{n}.out")))
+        .collect();
+    let broker_pid: Option<u32> = std::env::var("BENCH_BROKER_PID")
+        .ok()
+        .and_then(|p| p.trim().parse().ok());
+    let broker_cpu_before = broker_pid.map_or(0.0, cpu_seconds);
     let started = Instant::now();
-    let mut children = Vec::new();
-    let mut counters = Vec::new();
-    for _ in 0..workers {
-        let mut child = Command::new(worker)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (done, mine) = (Arc::clone(&done), Arc::new(AtomicUsize::new(0)));
-        counters.push(Arc::clone(&mine));
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if line == " [x] Done" {
-                    done.fetch_add(1, Ordering::Relaxed);
-                    mine.fetch_add(1, Ordering::Relaxed);
-                }
-            }
-        });
-        children.push(child);
-    }
+    let mut children: Vec<_> = outputs
+        .iter()
+        .map(|output| {
+            Command::new(worker)
+                .stdout(std::fs::File::create(output).unwrap())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let expected = (WAITING.len() * workers + PER_TASK.len() * BACKLOG) as u64;
+    let written = || {
+        outputs
+            .iter()
+            .map(|o| std::fs::metadata(o).map_or(0, |m| m.len()))
+            .sum::<u64>()
+    };
     let deadline = started + Duration::from_secs(120);
-    while done.load(Ordering::Relaxed) < BACKLOG {
+    while written() < expected {
         assert!(
             Instant::now() < deadline,
             "the workers did not drain the backlog within 120 s"
@@ -146,6 +150,13 @@ fn drain(
         std::thread::sleep(Duration::from_millis(2));
     }
     let elapsed = started.elapsed().as_secs_f64();
+    let workers_cpu: f64 = children.iter().map(|c| cpu_seconds(c.id())).sum();
+    let broker_cpu = broker_pid.map_or(0.0, cpu_seconds) - broker_cpu_before;
+    let cpu = format!(
+        "CPU: workers {:.0}%, broker {:.0}% of one core",
+        100.0 * workers_cpu / elapsed,
+        100.0 * broker_cpu / elapsed
+    );
     let status =
         std::fs::read_to_string(format!("/proc/{}/status", children[0].id())).unwrap_or_default();
     let peak_kib = status
@@ -164,11 +175,39 @@ fn drain(
             "a worker did not end cleanly"
         );
     }
-    (
-        BACKLOG as f64 / elapsed,
-        counters.iter().map(|c| c.load(Ordering::Relaxed)).collect(),
-        peak_kib,
-    )
+    let shares = outputs
+        .iter()
+        .map(|o| {
+            std::fs::read_to_string(o)
+                .unwrap()
+                .lines()
+                .filter(|l| *l == " [x] Done")
+                .count()
+        })
+        .collect::<Vec<_>>();
+    assert_eq!(
+        shares.iter().sum::<usize>(),
+        BACKLOG,
+        "every task done once"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    (BACKLOG as f64 / elapsed, shares, peak_kib, cpu)
+}
+
+/// CPU time (user + system) a process has used so far, in seconds.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which is in parentheses): utime and stime are 14 and 15.
+    let fields: Vec<&str> = stat
+        .rsplit(')')
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
+    let ticks: f64 = fields.get(11..13).map_or(0.0, |f| {
+        f.iter().filter_map(|t| t.parse::<f64>().ok()).sum()
+    });
+    ticks / 100.0
 }
 
 /// Publishes `count` persistent tasks to task_queue with publisher confirms awaited every
