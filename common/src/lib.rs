@@ -164,10 +164,10 @@ pub fn deliveries<'c, 'a>(
 /// Spends `duration` doing the "work" of a task, or returns [`Interrupted`] as soon as Ctrl+C
 /// or SIGTERM arrives, so that an interrupted worker never acknowledges unfinished work.
 pub fn work(duration: Duration) -> Result<(), Interrupted> {
-    let stop = interrupt::receiver();
-    crossbeam_channel::select! {
-        recv(stop) -> _ => Err(Interrupted),
-        default(duration) => Ok(()),
+    // Nothing is ever sent on it: it only disconnects, when a signal comes.
+    match interrupt::receiver().recv_timeout(duration) {
+        Err(crossbeam_channel::RecvTimeoutError::Timeout) => Ok(()),
+        _ => Err(Interrupted),
     }
 }
 

@@ -9,7 +9,6 @@
 //! queue, that means written to disk).
 
 use amiquip::{AmqpProperties, Confirm, Publish, QueueDeclareOptions};
-use anyhow::Context;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -49,9 +48,13 @@ fn main() -> ExitCode {
         channel.basic_publish("", publish)?;
 
         // Wait for the broker's word on this one message before we say it is sent.
-        let confirm = confirms
-            .recv_timeout(Duration::from_secs(30))
-            .context("the broker did not confirm the task within 30 s")?;
+        let Ok(confirm) = confirms.recv_timeout(Duration::from_secs(30)) else {
+            // No word: closing tells whether the connection was lost (and why).
+            connection.close()?;
+            anyhow::bail!(common::Failure::new(
+                "the broker did not confirm the task within 30 s"
+            ));
+        };
         if returns.try_recv().is_ok() {
             anyhow::bail!(common::Failure::new(
                 "the broker returned the task: no queue is bound to take it"

@@ -49,8 +49,8 @@ fn main() -> ExitCode {
             println!(" [x] Received {body}");
 
             // The "work": one unit per dot. Ctrl+C here returns at once, without the ack.
-            let dots = body.matches('.').count() as u32;
-            common::work(per_dot * dots)?;
+            let dots = u32::try_from(body.matches('.').count()).unwrap_or(u32::MAX);
+            common::work(per_dot.saturating_mul(dots))?;
             println!(" [x] Done");
 
             // Ack only after the work is done, on the channel the task came from: now the
