@@ -12,10 +12,10 @@ const URL_HINT: &str = "write it as amqp://USER:PASSWORD@HOST:PORT/VHOST and per
 /// Heartbeat we ask for, in seconds. amiquip declares the broker lost after two silent
 /// intervals, so a consumer whose broker vanishes without closing the socket (a network
 /// partition, a frozen VM) notices within 20 seconds instead of hanging for ever.
-pub const DEFAULT_HEARTBEAT_SECS: u16 = 10;
+const DEFAULT_HEARTBEAT_SECS: u16 = 10;
 
 /// How long we wait for the TCP connection and then for the AMQP handshake.
-pub const DEFAULT_CONNECTION_TIMEOUT: Duration = Duration::from_secs(5);
+const DEFAULT_CONNECTION_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The broker's address and the credentials to log in with.
 ///

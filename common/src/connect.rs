@@ -13,18 +13,12 @@ pub struct Session {
     // Field order matters for Drop: the channel closes before its connection.
     channel: Channel,
     connection: Connection,
-    address: BrokerAddress,
 }
 
 impl Session {
     /// The channel: where queues and exchanges are declared, messages published and consumed.
     pub fn channel(&self) -> &Channel {
         &self.channel
-    }
-
-    /// Where this session is connected (without the password).
-    pub fn address(&self) -> &BrokerAddress {
-        &self.address
     }
 
     /// Closes the channel and the connection cleanly. An error the broker sent for an earlier
@@ -89,7 +83,6 @@ pub fn connect_to(address: &BrokerAddress) -> anyhow::Result<Session> {
     Ok(Session {
         channel,
         connection,
-        address: address.clone(),
     })
 }
 
@@ -97,7 +90,7 @@ pub fn connect_to(address: &BrokerAddress) -> anyhow::Result<Session> {
 /// timeout, a clear "cannot reach" error, and TCP_NODELAY. Without TCP_NODELAY each
 /// request/response step of AMQP (declare, confirm, close) can stall ~40 ms while Nagle's
 /// algorithm waits for a delayed ACK.
-pub fn open_socket(address: &BrokerAddress) -> anyhow::Result<TcpStream> {
+pub(crate) fn open_socket(address: &BrokerAddress) -> anyhow::Result<TcpStream> {
     let where_ = format!("{}:{}", address.host, address.port);
     let cannot_reach = |reason: String| {
         Failure::new(format!("cannot reach the broker at {where_}: {reason}")).hint(format!(

@@ -21,8 +21,8 @@ mod report;
 #[cfg(feature = "testing")]
 pub mod testing;
 
-pub use address::{BrokerAddress, DEFAULT_CONNECTION_TIMEOUT, DEFAULT_HEARTBEAT_SECS};
-pub use connect::{connect, connect_to, open_socket, Session};
+pub use address::BrokerAddress;
+pub use connect::{connect, connect_to, Session};
 pub use report::{describe, Failure, Interrupted, Usage};
 
 use amiquip::{Consumer, ConsumerMessage, Delivery};
@@ -31,7 +31,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 /// Help text about the broker's address, appended to every program's `--help`.
-pub const ENVIRONMENT_HELP: &str = "\
+const ENVIRONMENT_HELP: &str = "\
 Environment:
   AMQP_URL           the broker as an AMQP URI, e.g. amqp://user:pass@host:5672/%2f
                      (percent-encode '@' ':' '/' '%' in each part; amqps:// for TLS)

@@ -334,12 +334,7 @@ impl PrivateNode {
                 .join("pid"),
         )
         .unwrap();
-        let status = Command::new("kill")
-            .arg(format!("-{signal}"))
-            .arg(pid.trim())
-            .status()
-            .unwrap();
-        assert!(status.success(), "kill -{signal} {pid}");
+        kill(signal, pid.trim());
     }
 
     /// The node's default vhost `/`.
@@ -459,12 +454,7 @@ impl Running {
 
     /// Sends a signal (`"INT"`, `"TERM"`, `"KILL"`) to the process.
     pub fn signal(&self, signal: &str) {
-        let status = Command::new("kill")
-            .arg(format!("-{signal}"))
-            .arg(self.id().to_string())
-            .status()
-            .unwrap();
-        assert!(status.success(), "kill -{signal} failed");
+        kill(signal, &self.id().to_string());
     }
 
     /// Waits for the process to end (panics after [`PATIENCE`]); returns its status and all
@@ -507,6 +497,16 @@ impl Drop for Running {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Sends `signal` to process `pid` with kill(1).
+fn kill(signal: &str, pid: &str) {
+    let status = Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg(pid)
+        .status()
+        .unwrap();
+    assert!(status.success(), "kill -{signal} {pid}");
 }
 
 /// Polls `check` until it returns `Some`, for at most [`PATIENCE`].
