@@ -8,7 +8,8 @@
 //! - [`connect`] opens the connection and a channel from the environment: `AMQP_URL`, else
 //!   `RABBITMQ_HOST`, `RABBITMQ_PORT`, `RABBITMQ_USER`, `RABBITMQ_PASSWORD`, `RABBITMQ_VHOST`.
 //! - [`deliveries`] and [`work`] let a consumer wait and work until Ctrl+C or SIGTERM, after
-//!   which [`run`] prints `Interrupted` and exits 0.
+//!   which [`run`] prints `Interrupted` and exits 0; [`next_delivery`] waits for one answer,
+//!   with a deadline.
 //!
 //! It also works around amiquip 0.4.2's limits: it opens the socket itself with TCP_NODELAY
 //! and a connect timeout, never hands amiquip a URL (whose errors would print the password),
@@ -28,7 +29,7 @@ pub use report::{describe, Failure, Interrupted, Usage};
 use amiquip::{Consumer, ConsumerMessage, Delivery};
 use std::io::Write;
 use std::process::ExitCode;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Help text about the broker's address, appended to every program's `--help`.
 const ENVIRONMENT_HELP: &str = "\
@@ -142,23 +143,50 @@ pub fn deliveries<'c, 'a>(
     let stop = interrupt::receiver();
     std::iter::from_fn(move || {
         crossbeam_channel::select! {
-            recv(consumer.receiver()) -> message => match message {
-                Ok(ConsumerMessage::Delivery(delivery)) => Some(Ok(delivery)),
-                Ok(ConsumerMessage::ServerClosedChannel(e) | ConsumerMessage::ServerClosedConnection(e)) => {
-                    Some(Err(report::explain(&e).into()))
-                }
-                Ok(ConsumerMessage::ServerCancelled) => Some(Err(Failure::new(
-                    "the broker cancelled the consumer: its queue was deleted",
-                )
-                .into())),
-                Ok(ConsumerMessage::ClientCancelled | ConsumerMessage::ClientClosedChannel | ConsumerMessage::ClientClosedConnection) => None,
-                Err(_) => Some(Err(Failure::new("lost the connection to the broker (it stopped, or the network failed)")
-                    .hint("is the broker running? scripts/broker status")
-                    .into())),
-            },
+            recv(consumer.receiver()) -> message => delivery_of(message.ok()),
             recv(stop) -> _ => Some(Err(Interrupted.into())),
         }
     })
+}
+
+/// The next delivery of `consumer`, waiting until `deadline` at most: `Ok(None)` when none came
+/// by then. For a program that waits for one answer (an RPC client): Ctrl+C meanwhile ends it
+/// at once, as it ends a producer, since its job is not done.
+pub fn next_delivery(
+    consumer: &Consumer<'_>,
+    deadline: Instant,
+) -> anyhow::Result<Option<Delivery>> {
+    match consumer.receiver().recv_deadline(deadline) {
+        Err(crossbeam_channel::RecvTimeoutError::Timeout) => Ok(None),
+        Ok(message) => delivery_of(Some(message)).transpose(),
+        Err(crossbeam_channel::RecvTimeoutError::Disconnected) => delivery_of(None).transpose(),
+    }
+}
+
+/// What a consumer's message means for the program: a delivery, the end of the consumer
+/// (`None`, after we cancelled or closed it), or an error that says why the broker or the
+/// network ended it (`message` is `None` when amiquip's I/O thread is gone).
+fn delivery_of(message: Option<ConsumerMessage>) -> Option<anyhow::Result<Delivery>> {
+    match message {
+        Some(ConsumerMessage::Delivery(delivery)) => Some(Ok(delivery)),
+        Some(
+            ConsumerMessage::ServerClosedChannel(e) | ConsumerMessage::ServerClosedConnection(e),
+        ) => Some(Err(report::explain(&e).into())),
+        Some(ConsumerMessage::ServerCancelled) => Some(Err(Failure::new(
+            "the broker cancelled the consumer: its queue was deleted",
+        )
+        .into())),
+        Some(
+            ConsumerMessage::ClientCancelled
+            | ConsumerMessage::ClientClosedChannel
+            | ConsumerMessage::ClientClosedConnection,
+        ) => None,
+        None => Some(Err(Failure::new(
+            "lost the connection to the broker (it stopped, or the network failed)",
+        )
+        .hint("is the broker running? scripts/broker status")
+        .into())),
+    }
 }
 
 /// Spends `duration` doing the "work" of a task, or returns [`Interrupted`] as soon as Ctrl+C

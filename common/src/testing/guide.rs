@@ -6,7 +6,8 @@
 //! as ```` ```console consumer ```` is one consumer in a terminal of its own: its command
 //! starts in the background, and the lines are all it prints during the section (its
 //! `Interrupted` aside); it gets Ctrl+C when the section (a `##` heading) ends. Commands:
-//! `cargo run --bin NAME [-- ARGS]` (optionally `> FILE`), `cat FILE`, `scripts/broker ...`.
+//! `cargo run --bin NAME [-- ARGS]` (optionally `> FILE`, and after `NAME=value` variables),
+//! `cat FILE`, `scripts/broker ...`.
 //! What may vary is left aside: server-generated `amq.gen-...` names, the order of the rows
 //! of a listing, runs of blanks, rabbitmqctl's `Timeout:`/`Listing` lines. Listings and
 //! `cat` are polled until they match, since a guide shows them once things have settled.
@@ -132,6 +133,25 @@ impl Section<'_> {
     }
 
     fn command(&self, words: &[String], line: usize) -> Command {
+        // `NAME=value cargo run ...`: variables for that one command, as a shell reads them.
+        let assignments = words
+            .iter()
+            .take_while(|w| {
+                w.split_once('=')
+                    .is_some_and(|(name, _)| is_variable_name(name))
+            })
+            .count();
+        let (assignments, words) = words.split_at(assignments);
+        let mut command = self.command_without_variables(words, line);
+        for assignment in assignments {
+            if let Some((name, value)) = assignment.split_once('=') {
+                command.env(name, value);
+            }
+        }
+        command
+    }
+
+    fn command_without_variables(&self, words: &[String], line: usize) -> Command {
         match words
             .iter()
             .map(String::as_str)
@@ -172,7 +192,7 @@ impl Section<'_> {
     fn start_consumer(&mut self, command: &str, expected: Vec<String>, line: usize) {
         let (words, file) = split_redirect(shell_words(command));
         let running = Running::spawn(self.command(&words, line));
-        running.wait_for_lines(1, |l| l.starts_with(" [*] Waiting for "));
+        running.wait_for_lines(1, super::is_ready);
         self.consumers.push((
             file,
             Consumer {
@@ -329,6 +349,15 @@ fn shell_words(line: &str) -> Vec<String> {
     }
     words.extend(word);
     words
+}
+
+/// A shell variable's name: capitals, digits and `_`, not starting with a digit.
+fn is_variable_name(name: &str) -> bool {
+    !name.is_empty()
+        && !name.starts_with(|c: char| c.is_ascii_digit())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
 }
 
 /// Takes a trailing `> FILE` off a command.

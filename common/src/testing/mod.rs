@@ -112,13 +112,7 @@ impl Vhost {
     /// Runs the original course's Python program (`course.py` beside this file, with pika)
     /// in this vhost, asserting it succeeded; returns what it printed.
     pub fn python(&self, program: &str, args: &[&str]) -> String {
-        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("src/testing/course.py");
-        let output = Command::new("python3")
-            .arg(script)
-            .arg(program)
-            .args(args)
-            .envs(self.env())
-            .output();
+        let output = self.python_command(program, args).output();
         let output =
             output.unwrap_or_else(|e| panic!("python3: {e}: scripts/test needs python3 with pika"));
         let (stdout, stderr) = text(&output);
@@ -130,6 +124,15 @@ impl Vhost {
             "course.py {program} {args:?}: {stderr}"
         );
         stdout
+    }
+
+    /// The command that runs the original course's Python `program` in this vhost, to spawn
+    /// (a consumer such as `rpc_server`) or to run.
+    pub fn python_command(&self, program: &str, args: &[&str]) -> Command {
+        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("src/testing/course.py");
+        let mut command = Command::new("python3");
+        command.arg(script).arg(program).args(args).envs(self.env());
+        command
     }
 
     /// A command for `program` (a path from `env!("CARGO_BIN_EXE_...")`) aimed at this vhost,
@@ -166,7 +169,7 @@ impl Vhost {
     /// Starts a consumer and waits until it says it waits (its queue and bindings are ready).
     pub fn consumer(&self, program: &str, args: &[&str]) -> Running {
         let consumer = self.spawn(program, args);
-        consumer.wait_for_lines(1, |l| l.starts_with(" [*] Waiting for "));
+        consumer.wait_for_lines(1, is_ready);
         consumer
     }
 
@@ -507,6 +510,12 @@ fn kill(signal: &str, pid: &str) {
         .status()
         .unwrap();
     assert!(status.success(), "kill -{signal} {pid}");
+}
+
+/// Whether a consumer's line says it is ready: its queue, bindings and consumer are in place
+/// (` [*] Waiting for messages...` in chapters 1-5, ` [x] Awaiting RPC requests` in chapter 6).
+pub fn is_ready(line: &str) -> bool {
+    line.starts_with(" [*] Waiting for ") || line == " [x] Awaiting RPC requests"
 }
 
 /// Polls `check` until it returns `Some`, for at most [`PATIENCE`].
