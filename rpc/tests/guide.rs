@@ -1,0 +1,10 @@
+//! The chapter's guide (rpc/README.md) runs as it reads, against the test broker.
+
+#[test]
+fn the_chapter_guide_runs_as_written() {
+    let programs = [
+        ("rpc_server", env!("CARGO_BIN_EXE_rpc_server")),
+        ("rpc_client", env!("CARGO_BIN_EXE_rpc_client")),
+    ];
+    common::testing::run_guide("rpc/README.md", &programs, &[]);
+}
