@@ -163,6 +163,26 @@ pub fn next_delivery(
     }
 }
 
+/// Cancels `consumer` so that the connection can go on, or close cleanly, without it.
+///
+/// Dropping an amiquip 0.4.2 `Consumer` cancels it too, but amiquip wakes the program with the
+/// broker's Cancel-Ok before it tells the consumer, and if the consumer is gone by then its I/O
+/// thread fails and the connection is lost ("i/o loop dropped sending side of a channel").
+/// This waits (5 s at most) until the consumer has been told.
+pub fn cancel(consumer: Consumer<'_>) -> anyhow::Result<()> {
+    let receiver = consumer.receiver().clone();
+    consumer.cancel().map_err(|e| report::explain(&e))?;
+    drop(consumer);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    // Deliveries still on their way are dropped: unacked ones go back to the queue.
+    while let Ok(message) = receiver.recv_deadline(deadline) {
+        if matches!(message, ConsumerMessage::ClientCancelled) {
+            break;
+        }
+    }
+    Ok(())
+}
+
 /// What a consumer's message means for the program: a delivery, the end of the consumer
 /// (`None`, after we cancelled or closed it), or an error that says why the broker or the
 /// network ended it (`message` is `None` when amiquip's I/O thread is gone).

@@ -246,7 +246,7 @@ fn bad_requests_get_an_error_answer_are_acked_and_never_kill_the_server() {
         (Some(0), Some(" [.] Got 6765".to_string())),
         "{stderr}"
     );
-    drop(consumer);
+    common::cancel(consumer).unwrap();
     session.close().unwrap();
     let lines = server.interrupt();
     let refused: Vec<&String> = lines
@@ -314,7 +314,7 @@ fn an_answer_with_another_correlation_id_is_ignored() {
     let (status, lines) = client.wait();
     assert!(status.success(), "{lines:?}");
     assert_eq!(lines, [" [x] Requesting fib(30)", " [.] Got 832040"]);
-    drop(requests);
+    common::cancel(requests).unwrap();
     session.close().unwrap();
 }
 
@@ -351,7 +351,7 @@ fn each_call_has_a_fresh_correlation_id() {
     ids.sort();
     ids.dedup();
     assert_eq!(ids.len(), 3, "{ids:?}");
-    drop(requests);
+    common::cancel(requests).unwrap();
     session.close().unwrap();
 }
 

@@ -79,7 +79,7 @@ fn main() -> ExitCode {
             )),
             Err(_) => {
                 // No word at all: closing tells whether the connection was lost, and why.
-                drop((answers, callback));
+                common::cancel(answers)?;
                 connection.close()?;
                 anyhow::bail!(no_answer(timeout, "the broker did not confirm the request"));
             }
@@ -104,7 +104,7 @@ fn main() -> ExitCode {
             println!(" [.] Got {}", text.escape_debug());
             break;
         }
-        drop((answers, callback));
+        common::cancel(answers)?;
         connection.close()
     })
 }
