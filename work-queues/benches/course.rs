@@ -71,10 +71,110 @@ fn main() {
     ));
     purge(&address, "task_queue");
 
+    let ((median, p90), (whole_median, whole_p90)) = rpc_round_trip(&bin_dir);
+    rows.push((
+        "RPC round trip: `rpc_client 30`, process start to its answer (median / p90, 30 runs)"
+            .into(),
+        format!("{median:.1} ms / {p90:.1} ms"),
+        "≤ 10 ms median".into(),
+    ));
+    rows.push((
+        "`rpc_client 30`, whole process, connection closed (median / p90, 30 runs)".into(),
+        format!("{whole_median:.1} ms / {whole_p90:.1} ms"),
+        "".into(),
+    ));
+    for (strategy, rate, target) in publisher_confirms(&bin_dir) {
+        rows.push((
+            format!("`publisher_confirms` 50,000 messages, {strategy}"),
+            format!("{rate:.0} msg/s"),
+            target.into(),
+        ));
+    }
+
     println!("| figure | measured | target |\n|---|---|---|");
     for (figure, measured, target) in rows {
         println!("| {figure} | {measured} | {target} |");
     }
+}
+
+/// Runs `rpc_client 30` against one `rpc_server` (both release builds), 30 times after a
+/// warm-up; returns the medians and p90s in ms from the client's start to its answer line
+/// (what a caller waits for), and to its exit (after closing its connection).
+fn rpc_round_trip(bin_dir: &std::path::Path) -> ((f64, f64), (f64, f64)) {
+    use std::io::{BufRead, BufReader};
+    let mut server = Command::new(bin_dir.join("rpc_server"))
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(server.stdout.take().unwrap()).lines();
+    let ready = lines.next().unwrap().unwrap();
+    assert_eq!(ready, " [x] Awaiting RPC requests");
+    // Keep reading what the server prints, or its next line would meet a closed pipe.
+    std::thread::spawn(move || lines.for_each(drop));
+    let call = || {
+        let started = Instant::now();
+        let mut client = Command::new(bin_dir.join("rpc_client"))
+            .arg("30")
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let answered = BufReader::new(client.stdout.take().unwrap())
+            .lines()
+            .map_while(Result::ok)
+            .find(|l| l == " [.] Got 832040")
+            .map(|_| started.elapsed().as_secs_f64() * 1000.0)
+            .expect("rpc_client printed its answer");
+        assert!(client.wait().unwrap().success());
+        (answered, started.elapsed().as_secs_f64() * 1000.0)
+    };
+    for _ in 0..3 {
+        call();
+    }
+    let (mut answered, mut ended): (Vec<f64>, Vec<f64>) = (0..30).map(|_| call()).unzip();
+    let _ = server.kill();
+    let _ = server.wait();
+    let median_p90 = |times: &mut Vec<f64>| {
+        times.sort_by(f64::total_cmp);
+        (
+            times[times.len() / 2],
+            times[(times.len() * 9).div_ceil(10) - 1],
+        )
+    };
+    (median_p90(&mut answered), median_p90(&mut ended))
+}
+
+/// Runs `publisher_confirms` (50,000 messages); returns each strategy's rate and its target.
+fn publisher_confirms(bin_dir: &std::path::Path) -> Vec<(String, f64, &'static str)> {
+    let output = Command::new(bin_dir.join("publisher_confirms"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "publisher_confirms: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let targets = [
+        "≥ 1,500 msg/s",
+        "≥ 20,000 msg/s",
+        "≥ 35,000 msg/s",
+        "≥ 30,000 msg/s",
+    ];
+    stdout
+        .lines()
+        .zip(targets)
+        .map(|(line, target)| {
+            // "Published 50,000 messages individually in 9,450 ms"
+            let (head, millis) = line.rsplit_once(" in ").unwrap();
+            let millis: f64 = millis
+                .trim_end_matches(" ms")
+                .replace(',', "")
+                .parse()
+                .unwrap();
+            let strategy = head.split_once(" messages ").unwrap().1.to_string();
+            (strategy, 50_000.0 / (millis.max(1.0) / 1000.0), target)
+        })
+        .collect()
 }
 
 /// Runs a producer `runs` times after a warm-up; returns the median and p90 wall time in ms.
