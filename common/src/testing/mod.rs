@@ -113,11 +113,14 @@ impl Vhost {
     /// in this vhost, asserting it succeeded; returns what it printed.
     pub fn python(&self, program: &str, args: &[&str]) -> String {
         let output = self.python_command(program, args).output();
-        let output =
-            output.unwrap_or_else(|e| panic!("python3: {e}: scripts/test needs python3 with pika"));
+        let output = output.unwrap_or_else(|e| {
+            panic!("python3: {e}: run the tests with scripts/test, which makes .venv with pika")
+        });
         let (stdout, stderr) = text(&output);
         if stderr.contains("No module named 'pika'") {
-            panic!("pika is missing: scripts/test installs it (python3 -m pip install pika)");
+            panic!(
+                "pika is missing: run the tests with scripts/test, which installs it into .venv"
+            );
         }
         assert!(
             output.status.success(),
@@ -130,7 +133,9 @@ impl Vhost {
     /// (a consumer such as `rpc_server`) or to run.
     pub fn python_command(&self, program: &str, args: &[&str]) -> Command {
         let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("src/testing/course.py");
-        let mut command = Command::new("python3");
+        // scripts/test points COURSE_PYTHON at the project's virtual environment, with pika.
+        let python = std::env::var_os("COURSE_PYTHON").unwrap_or_else(|| "python3".into());
+        let mut command = Command::new(python);
         command.arg(script).arg(program).args(args).envs(self.env());
         command
     }
