@@ -48,6 +48,7 @@ Environment:
 /// after Ctrl+C, printing `Interrupted`), 1 with one line on stderr on failure.
 pub fn run(program: impl FnOnce() -> anyhow::Result<()>) -> ExitCode {
     init_logging();
+    end_panics_in_one_line();
     interrupt::install();
     match program() {
         Ok(()) => ExitCode::SUCCESS,
@@ -217,6 +218,31 @@ pub fn work(duration: Duration) -> Result<(), Interrupted> {
         Err(crossbeam_channel::RecvTimeoutError::Timeout) => Ok(()),
         _ => Err(Interrupted),
     }
+}
+
+/// A panic anywhere (in amiquip's I/O thread too, or `println!` meeting a closed pipe, as in
+/// `receive_logs | head -1`) ends the program with one line on stderr and status 1: never a
+/// backtrace, whatever `RUST_BACKTRACE` says.
+fn end_panics_in_one_line() {
+    std::panic::set_hook(Box::new(|info| {
+        let payload = info.payload();
+        let what = payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "an unexpected failure".to_string());
+        let hint = if what.contains("Broken pipe") {
+            "the program reading this one's output has ended"
+        } else {
+            "RUST_LOG=debug shows the AMQP traffic that led to it"
+        };
+        let line: String = report::redact(&what)
+            .chars()
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .collect();
+        let _ = writeln!(std::io::stderr(), "error: {line} (hint: {hint})");
+        std::process::exit(1);
+    }));
 }
 
 /// Logs to stderr as `RUST_LOG` says (nothing by default), with every secret redacted:

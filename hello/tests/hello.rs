@@ -294,3 +294,24 @@ fn the_original_python_send_reaches_our_receive_and_declares_hello_alike() {
     assert!(vhost.run(SEND, &[]).status.success());
     vhost.python("declare", &[]);
 }
+
+#[test]
+fn a_closed_output_pipe_ends_send_in_one_line_without_a_backtrace() {
+    // As in `cargo run --bin send | true`: println! meets a pipe whose reader has gone.
+    let vhost = Vhost::new("closed-pipe");
+    let mut command = vhost.command(SEND, &[]);
+    command
+        .env("RUST_BACKTRACE", "1")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = command.spawn().unwrap();
+    drop(child.stdout.take());
+    let output = child.wait_with_output().unwrap();
+    let (_, stderr) = text(&output);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert_eq!(
+        stderr,
+        "error: failed printing to stdout: Broken pipe (os error 32) \
+         (hint: the program reading this one's output has ended)\n"
+    );
+}
