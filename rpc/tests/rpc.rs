@@ -54,6 +54,26 @@ fn quorum_arguments() -> FieldTable {
     arguments
 }
 
+/// Declares `rpc_queue` as the official programs do, and consumes it in the test's stead of a
+/// server: the requests, as they come (auto-ack).
+fn play_the_server(channel: &amiquip::Channel) -> amiquip::Consumer<'_> {
+    channel
+        .queue_declare(
+            "rpc_queue",
+            QueueDeclareOptions {
+                durable: true,
+                arguments: quorum_arguments(),
+                ..Default::default()
+            },
+        )
+        .unwrap()
+        .consume(ConsumerOptions {
+            no_ack: true,
+            ..Default::default()
+        })
+        .unwrap()
+}
+
 #[test]
 fn a_client_gets_fib_of_its_number_from_the_server() {
     let vhost = Vhost::new("rpc-call");
@@ -280,22 +300,7 @@ fn an_answer_with_another_correlation_id_is_ignored() {
     let vhost = Vhost::new("rpc-correlation");
     let session = common::connect_to(&vhost.address()).unwrap();
     let channel = session.channel();
-    let queue = channel
-        .queue_declare(
-            "rpc_queue",
-            QueueDeclareOptions {
-                durable: true,
-                arguments: quorum_arguments(),
-                ..Default::default()
-            },
-        )
-        .unwrap();
-    let requests = queue
-        .consume(ConsumerOptions {
-            no_ack: true,
-            ..Default::default()
-        })
-        .unwrap();
+    let requests = play_the_server(channel);
     let client = vhost.spawn(CLIENT, &["30"]);
     let request = common::next_delivery(&requests, Instant::now() + PATIENCE)
         .unwrap()
@@ -323,22 +328,7 @@ fn each_call_has_a_fresh_correlation_id() {
     let vhost = Vhost::new("rpc-fresh-ids");
     let session = common::connect_to(&vhost.address()).unwrap();
     let channel = session.channel();
-    let queue = channel
-        .queue_declare(
-            "rpc_queue",
-            QueueDeclareOptions {
-                durable: true,
-                arguments: quorum_arguments(),
-                ..Default::default()
-            },
-        )
-        .unwrap();
-    let requests = queue
-        .consume(ConsumerOptions {
-            no_ack: true,
-            ..Default::default()
-        })
-        .unwrap();
+    let requests = play_the_server(channel);
     let mut ids = Vec::new();
     for _ in 0..3 {
         let client = vhost.spawn(CLIENT, &["1"]);
