@@ -196,15 +196,22 @@ impl BrokerAddress {
 }
 
 /// Shows where we connect, without the password: `amqp://guest@localhost:5672/%2f`.
+impl BrokerAddress {
+    /// `host:port`, with an IPv6 address in brackets (`[::1]:5672`), as a URL writes it.
+    pub(crate) fn host_port(&self) -> String {
+        if self.host.contains(':') {
+            format!("[{}]:{}", self.host, self.port)
+        } else {
+            format!("{}:{}", self.host, self.port)
+        }
+    }
+}
+
 impl fmt::Display for BrokerAddress {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let scheme = if self.tls { "amqps" } else { "amqp" };
         let vhost = self.vhost.replace('%', "%25").replace('/', "%2f");
-        write!(
-            f,
-            "{scheme}://{}@{}:{}/{vhost}",
-            self.user, self.host, self.port
-        )
+        write!(f, "{scheme}://{}@{}/{vhost}", self.user, self.host_port())
     }
 }
 

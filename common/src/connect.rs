@@ -50,8 +50,8 @@ pub fn connect_to(address: &BrokerAddress) -> anyhow::Result<Session> {
     let socket = open_socket(address)?;
     let stream = mio::net::TcpStream::from_stream(socket).map_err(|e| {
         Failure::new(format!(
-            "cannot use the socket to {}:{}: {e}",
-            address.host, address.port
+            "cannot use the socket to {}: {e}",
+            address.host_port()
         ))
     })?;
     let options = ConnectionOptions::default()
@@ -91,7 +91,7 @@ pub fn connect_to(address: &BrokerAddress) -> anyhow::Result<Session> {
 /// request/response step of AMQP (declare, confirm, close) can stall ~40 ms while Nagle's
 /// algorithm waits for a delayed ACK.
 pub(crate) fn open_socket(address: &BrokerAddress) -> anyhow::Result<TcpStream> {
-    let where_ = format!("{}:{}", address.host, address.port);
+    let where_ = address.host_port();
     let cannot_reach = |reason: String| {
         Failure::new(format!("cannot reach the broker at {where_}: {reason}")).hint(format!(
             "is it running? Start the course's broker with scripts/broker start, or set {}",
@@ -158,7 +158,7 @@ fn tls_connector(address: &BrokerAddress) -> anyhow::Result<native_tls::TlsConne
 /// Explains a failure of the AMQP handshake, knowing where we tried to log in.
 fn explain_open_error(address: &BrokerAddress, error: &amiquip::Error) -> Failure {
     use amiquip::Error as E;
-    let at = format!("{}:{}", address.host, address.port);
+    let at = address.host_port();
     match error {
         E::InvalidCredentials | E::ServerClosedConnection { code: 403, .. } => Failure::new(format!(
             "the broker at {at} refused the login of user '{}' (wrong user or password)",
@@ -246,6 +246,15 @@ mod tests {
                 && line.contains("RABBITMQ_HOST and RABBITMQ_PORT"),
             "{line}"
         );
+    }
+
+    #[test]
+    fn an_ipv6_address_is_printed_in_brackets() {
+        let mut address = address_of(5672);
+        address.host = "::1".into();
+        assert_eq!(address.host_port(), "[::1]:5672");
+        assert_eq!(address_of(5672).host_port(), "127.0.0.1:5672");
+        assert!(address.to_string().contains("@[::1]:5672/"), "{address}");
     }
 
     #[test]
