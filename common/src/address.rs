@@ -193,10 +193,7 @@ impl BrokerAddress {
             "RABBITMQ_HOST and RABBITMQ_PORT"
         }
     }
-}
 
-/// Shows where we connect, without the password: `amqp://guest@localhost:5672/%2f`.
-impl BrokerAddress {
     /// `host:port`, with an IPv6 address in brackets (`[::1]:5672`), as a URL writes it.
     pub(crate) fn host_port(&self) -> String {
         if self.host.contains(':') {
@@ -207,6 +204,7 @@ impl BrokerAddress {
     }
 }
 
+/// Shows where we connect, without the password: `amqp://guest@localhost:5672/%2f`.
 impl fmt::Display for BrokerAddress {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let scheme = if self.tls { "amqps" } else { "amqp" };
