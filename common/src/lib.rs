@@ -80,11 +80,10 @@ pub fn args(help: &str) -> anyhow::Result<Vec<String>> {
     for arg in std::env::args_os().skip(1) {
         // std::env::args() would panic on an argument that is not UTF-8.
         let arg = arg.into_string().map_err(|arg| {
-            Usage(format!(
-                "{}\nerror: the argument '{}' is not UTF-8 text",
-                help.lines().next().unwrap_or_default(),
-                arg.to_string_lossy()
-            ))
+            usage(
+                help,
+                &format!("the argument '{}' is not UTF-8 text", arg.to_string_lossy()),
+            )
         })?;
         args.push(arg);
     }
@@ -92,7 +91,6 @@ pub fn args(help: &str) -> anyhow::Result<Vec<String>> {
 }
 
 fn parse_args(args: impl IntoIterator<Item = String>, help: &str) -> anyhow::Result<Vec<String>> {
-    let usage_line = help.lines().next().unwrap_or_default();
     let mut words = Vec::new();
     let mut flags_done = false;
     for arg in args {
@@ -103,13 +101,23 @@ fn parse_args(args: impl IntoIterator<Item = String>, help: &str) -> anyhow::Res
         } else if arg == "-h" || arg == "--help" {
             return Err(report::Help(format!("{}\n\n{ENVIRONMENT_HELP}", help.trim_end())).into());
         } else {
-            return Err(Usage(format!(
-                "{usage_line}\nerror: unknown option '{arg}' (put -- before a message that starts with a dash; --help for help)"
-            ))
-            .into());
+            return Err(usage(
+                help,
+                &format!("unknown option '{arg}' (put -- before a message that starts with a dash; --help for help)"),
+            ));
         }
     }
     Ok(words)
+}
+
+/// A usage error for a program whose `--help` text is `help`: its usage line (the first), then
+/// `error: {problem}`. [`run`] prints it as it is, and exits 1.
+pub fn usage(help: &str, problem: &str) -> anyhow::Error {
+    Usage(format!(
+        "{}\nerror: {problem}",
+        help.lines().next().unwrap_or_default()
+    ))
+    .into()
 }
 
 /// The message the course's producers send: the words joined by spaces, or `default` when

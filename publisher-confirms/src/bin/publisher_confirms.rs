@@ -32,11 +32,12 @@ fn main() -> ExitCode {
             [] => 50_000,
             [n] => match n.parse::<usize>() {
                 Ok(n) if (1..=10_000_000).contains(&n) => n,
-                _ => usage(&format!(
-                    "'{n}' is not a message count from 1 to 10,000,000"
-                ))?,
+                _ => {
+                    let problem = format!("'{n}' is not a message count from 1 to 10,000,000");
+                    return Err(common::usage(HELP, &problem));
+                }
             },
-            _ => usage("one message count at most")?,
+            _ => return Err(common::usage(HELP, "one message count at most")),
         };
 
         // Strategy 1: publish, then wait for that message's confirm before the next. One round
@@ -268,15 +269,6 @@ fn thousands(n: impl ToString) -> String {
         out.push(digit);
     }
     out
-}
-
-/// A usage error, before connecting.
-fn usage(problem: &str) -> anyhow::Result<usize> {
-    Err(common::Usage(format!(
-        "{}\nerror: {problem}",
-        HELP.lines().next().unwrap_or_default()
-    ))
-    .into())
 }
 
 #[cfg(test)]

@@ -22,8 +22,16 @@ fn main() -> ExitCode {
         let n = match common::args(HELP)?.as_slice() {
             [] => "30".to_string(),
             [n] if !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) => n.clone(),
-            [other] => usage(&format!("'{other}' is not a whole number"))?,
-            _ => usage("one number at most")?,
+            [other] => {
+                let problem = format!("'{other}' is not a whole number (e.g. rpc_client 30)");
+                return Err(common::usage(HELP, &problem));
+            }
+            _ => {
+                return Err(common::usage(
+                    HELP,
+                    "one number at most (e.g. rpc_client 30)",
+                ))
+            }
         };
         let timeout = rpc_timeout()?;
 
@@ -109,15 +117,6 @@ fn main() -> ExitCode {
         common::cancel(answers)?;
         connection.close()
     })
-}
-
-/// A usage error, before connecting.
-fn usage(problem: &str) -> anyhow::Result<String> {
-    Err(common::Usage(format!(
-        "{}\nerror: {problem} (e.g. rpc_client 30)",
-        HELP.lines().next().unwrap_or_default()
-    ))
-    .into())
 }
 
 /// The error when the wait ends: `what` did not come within `timeout`.
