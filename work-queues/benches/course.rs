@@ -130,17 +130,10 @@ fn rpc_round_trip(bin_dir: &std::path::Path) -> ((f64, f64), (f64, f64)) {
     for _ in 0..3 {
         call();
     }
-    let (mut answered, mut ended): (Vec<f64>, Vec<f64>) = (0..30).map(|_| call()).unzip();
+    let (answered, ended): (Vec<f64>, Vec<f64>) = (0..30).map(|_| call()).unzip();
     let _ = server.kill();
     let _ = server.wait();
-    let median_p90 = |times: &mut Vec<f64>| {
-        times.sort_by(f64::total_cmp);
-        (
-            times[times.len() / 2],
-            times[(times.len() * 9).div_ceil(10) - 1],
-        )
-    };
-    (median_p90(&mut answered), median_p90(&mut ended))
+    (median_p90(answered), median_p90(ended))
 }
 
 /// Runs `publisher_confirms` (50,000 messages); returns each strategy's rate and its target.
@@ -198,9 +191,16 @@ fn one_shot(program: &PathBuf, args: &[&str], runs: usize) -> (f64, f64) {
     for _ in 0..3 {
         run();
     }
-    let mut times: Vec<f64> = (0..runs).map(|_| run()).collect();
+    median_p90((0..runs).map(|_| run()).collect())
+}
+
+/// The median and the 90th percentile of `times`.
+fn median_p90(mut times: Vec<f64>) -> (f64, f64) {
     times.sort_by(f64::total_cmp);
-    (times[runs / 2], times[(runs * 9).div_ceil(10) - 1])
+    (
+        times[times.len() / 2],
+        times[(times.len() * 9).div_ceil(10) - 1],
+    )
 }
 
 /// Fills task_queue with `BACKLOG` no-dot tasks, then lets `workers` real workers drain it.
