@@ -39,8 +39,7 @@ fn main() -> ExitCode {
         let channel = connection.channel();
 
         // The callback queue: server-named, and exclusive to this connection, so the broker
-        // deletes it when we leave. Answers arrive here; auto-ack, since nobody else could
-        // take them over if we died.
+        // deletes it when we leave. The answer arrives here.
         let callback = channel.queue_declare(
             "",
             QueueDeclareOptions {
@@ -48,10 +47,6 @@ fn main() -> ExitCode {
                 ..Default::default()
             },
         )?;
-        let answers = callback.consume(ConsumerOptions {
-            no_ack: true,
-            ..Default::default()
-        })?;
 
         // The request is published `mandatory` and confirmed: if no queue takes it (no
         // rpc_queue yet), the broker returns it and we say so, instead of waiting in vain.
@@ -88,12 +83,22 @@ fn main() -> ExitCode {
                 "is rpc_queue full, or the broker short of memory or disk? scripts/broker status"
             )),
             Err(_) => {
-                // No word at all: closing tells whether the connection was lost, and why.
-                common::cancel(answers)?;
+                // No word at all: closing tells whether the connection was lost or blocked.
                 connection.close()?;
-                anyhow::bail!(no_answer(timeout, "the broker did not confirm the request"));
+                anyhow::bail!(common::Failure::new(format!(
+                    "the broker did not confirm the request within {} s",
+                    timeout.as_secs_f64()
+                ))
+                .hint("is it overloaded? scripts/broker status"));
             }
         }
+
+        // Consume the callback queue only now: the answer waits there until we do. Auto-ack,
+        // since nobody else could take the answer over if we died.
+        let answers = callback.consume(ConsumerOptions {
+            no_ack: true,
+            ..Default::default()
+        })?;
 
         // Wait for our answer, and only ours.
         loop {
