@@ -1,41 +1,110 @@
 //! Opening the connection: our own socket with TCP_NODELAY, then amiquip's AMQP handshake.
 
 use crate::{report, BrokerAddress, Failure};
-use amiquip::{Auth, Channel, Connection, ConnectionOptions, ConnectionTuning};
+use amiquip::{
+    Auth, Channel, Connection, ConnectionBlockedNotification, ConnectionOptions, ConnectionTuning,
+};
 use std::io;
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::time::Duration;
 
 /// An open connection to the broker and the one channel a chapter works on.
 ///
 /// Get one with [`connect`](crate::connect); take the channel with [`channel`](Self::channel)
 /// and end with [`close`](Self::close), which reports any error the broker sent late.
+///
+/// Closing is bounded, by `close` or when the session is dropped: amiquip 0.4.2 waits without
+/// limit for the broker's Close-Ok, which a broker that has blocked the connection (a memory or
+/// disk alarm) never sends.
 pub struct Session {
-    // Field order matters for Drop: the channel closes before its connection.
+    /// `None` only once closed: `close` and `drop` take it, and nothing else.
+    open: Option<Open>,
+    /// The broker's Connection.Blocked and Unblocked notifications.
+    blocked: crossbeam_channel::Receiver<ConnectionBlockedNotification>,
+}
+
+/// What a session closes: the channel first, then its connection.
+struct Open {
     channel: Channel,
     connection: Connection,
 }
 
+/// How long closing may take before we give up on the broker's answer.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
+
 impl Session {
     /// The channel: where queues and exchanges are declared, messages published and consumed.
     pub fn channel(&self) -> &Channel {
-        &self.channel
+        match &self.open {
+            Some(open) => &open.channel,
+            // Only `close` and `drop` take `open`, and both end the session.
+            None => unreachable!("a session is open until it is closed or dropped"),
+        }
     }
 
     /// Closes the channel and the connection cleanly. An error the broker sent for an earlier
-    /// asynchronous call (a publish to a missing exchange, say) surfaces here.
-    pub fn close(self) -> anyhow::Result<()> {
-        let Session {
-            channel,
-            connection,
-            ..
-        } = self;
-        let closed_channel = channel.close();
-        let closed_connection = connection.close();
+    /// asynchronous call (a publish to a missing exchange, say) surfaces here. Without the
+    /// broker's answer within 5 s, it says why it may be missing (a blocked connection).
+    pub fn close(mut self) -> anyhow::Result<()> {
+        let Some(open) = self.open.take() else {
+            return Ok(());
+        };
+        let Some((closed_channel, closed_connection)) = close_within(open, CLOSE_TIMEOUT) else {
+            return Err(self.close_timed_out().into());
+        };
         // The channel's error is the first and the meaningful one; the connection's follows it.
         closed_channel.map_err(|e| report::explain(&e))?;
         closed_connection.map_err(|e| report::explain(&e))?;
         Ok(())
     }
+
+    /// Why the broker did not answer our close: it blocked this connection, or it says nothing.
+    fn close_timed_out(&self) -> Failure {
+        let blocked = self
+            .blocked
+            .try_iter()
+            .fold(None, |_, notification| match notification {
+                ConnectionBlockedNotification::Blocked(reason) => Some(reason),
+                ConnectionBlockedNotification::Unblocked => None,
+            });
+        let seconds = CLOSE_TIMEOUT.as_secs();
+        match blocked {
+            Some(reason) => Failure::new(format!(
+                "the broker blocked this connection ({}) and stopped reading what it sends: \
+                 what was published last may never reach a queue (no answer to our close within {seconds} s)",
+                report::printable(&reason)
+            ))
+            .hint(
+                "the broker is in a resource alarm (low on memory or disk): scripts/broker status; \
+                 a queue that only grows, such as tasks a worker never acks, is the usual cause",
+            ),
+            None => Failure::new(format!(
+                "the broker did not answer our close within {seconds} s: what was published last may not have reached it"
+            ))
+            .hint("is the broker overloaded or frozen? scripts/broker status"),
+        }
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        if let Some(open) = self.open.take() {
+            let _ = close_within(open, CLOSE_TIMEOUT);
+        }
+    }
+}
+
+/// Closes the channel, then the connection, in a thread of its own, and waits for that at most
+/// `limit`: `None` if it did not end by then (the thread is left waiting, until the program
+/// exits).
+fn close_within(open: Open, limit: Duration) -> Option<(amiquip::Result<()>, amiquip::Result<()>)> {
+    let (done, result) = crossbeam_channel::bounded(1);
+    std::thread::spawn(move || {
+        let closed_channel = open.channel.close();
+        let closed_connection = open.connection.close();
+        let _ = done.send((closed_channel, closed_connection));
+    });
+    result.recv_timeout(limit).ok()
 }
 
 /// Connects to the broker named by the environment (see [`BrokerAddress::from_env`]) and opens
@@ -76,13 +145,19 @@ pub fn connect_to(address: &BrokerAddress) -> anyhow::Result<Session> {
         Connection::insecure_open_stream(stream, options, ConnectionTuning::default())
     };
     let mut connection = opened.map_err(|e| explain_open_error(address, &e))?;
+    let blocked = connection
+        .listen_for_connection_blocked()
+        .map_err(|e| report::explain(&e))?;
     let channel = connection
         .open_channel(None)
         .map_err(|e| report::explain(&e))?;
     log::debug!("connected to {address}");
     Ok(Session {
-        channel,
-        connection,
+        open: Some(Open {
+            channel,
+            connection,
+        }),
+        blocked,
     })
 }
 

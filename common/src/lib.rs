@@ -244,10 +244,7 @@ fn end_panics_in_one_line() {
         } else {
             "RUST_LOG=debug shows the AMQP traffic that led to it"
         };
-        let line: String = report::redact(&what)
-            .chars()
-            .map(|c| if c.is_control() { ' ' } else { c })
-            .collect();
+        let line = report::printable(&report::redact(&what));
         let _ = writeln!(std::io::stderr(), "error: {line} (hint: {hint})");
         std::process::exit(1);
     }));

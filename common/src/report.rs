@@ -107,6 +107,14 @@ pub(crate) fn redact(text: &str) -> String {
     text
 }
 
+/// `text` with every control character (an escape sequence's ESC, CR, NUL...) made a blank, so
+/// that text from the broker or a panic cannot act on the learner's terminal.
+pub(crate) fn printable(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
+}
+
 /// Describes an error as one line: our own [`Failure`]s as they are, amiquip's errors
 /// explained, anything else as its chain of causes. Never a backtrace, never a secret.
 pub fn describe(error: &anyhow::Error) -> String {

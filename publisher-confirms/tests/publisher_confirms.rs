@@ -3,7 +3,8 @@
 
 #![allow(clippy::unwrap_used)] // a test fails loudly on what it did not expect
 
-use common::testing::{eventually, text, Vhost};
+use common::testing::{eventually, text, PrivateNode, Vhost};
+use std::time::{Duration, Instant};
 
 const PROGRAM: &str = env!("CARGO_BIN_EXE_publisher_confirms");
 
@@ -100,4 +101,27 @@ fn the_default_is_50000_messages_as_in_the_official_program() {
         .output()
         .unwrap();
     assert!(text(&output).0.contains("(default 50,000)"));
+}
+
+#[test]
+fn in_a_memory_alarm_it_fails_within_its_bounds_and_claims_nothing_published() {
+    // The broker blocks the publishing connection and stops reading it: no confirm comes,
+    // and amiquip alone would then wait forever to close.
+    let node = PrivateNode::start("confirms-alarm", 5698);
+    node.broker(&["set_vm_memory_high_watermark", "0.00001"]);
+    let started = Instant::now();
+    // Running::wait gives up (and fails the test) after 20 s: a hang cannot pass.
+    let (status, lines) = node.vhost().spawn(PROGRAM, &["100"]).wait();
+    let took = started.elapsed();
+    assert_eq!(status.code(), Some(1), "{lines:?}");
+    assert_eq!(
+        lines.len(),
+        1,
+        "one line, nothing claimed published: {lines:?}"
+    );
+    assert!(
+        lines[0].starts_with("error: the broker blocked this connection (low on memory)"),
+        "{lines:?}"
+    );
+    assert!(took < Duration::from_secs(15), "{took:?}");
 }

@@ -7,7 +7,7 @@
 use amiquip::{
     AmqpProperties, AmqpValue, ConsumerOptions, FieldTable, Publish, QueueDeclareOptions,
 };
-use common::testing::{eventually, text, Running, Vhost, PATIENCE};
+use common::testing::{eventually, text, PrivateNode, Running, Vhost, PATIENCE};
 use std::time::{Duration, Instant};
 
 const SERVER: &str = env!("CARGO_BIN_EXE_rpc_server");
@@ -443,4 +443,38 @@ fn the_official_python_client_fails_on_an_error_answer() {
     let (_, stderr) = text(&output);
     assert!(!output.status.success());
     assert!(stderr.contains("ValueError"), "{stderr}");
+}
+
+#[test]
+fn in_a_memory_alarm_the_client_fails_within_its_bounds_and_the_server_goes_on() {
+    // The broker blocks a connection that publishes during an alarm, and stops reading it:
+    // the request is never confirmed, and amiquip alone would wait forever to close.
+    let node = PrivateNode::start("rpc-alarm", 5697);
+    let vhost = node.vhost();
+    let server = server(&vhost);
+    node.broker(&["set_vm_memory_high_watermark", "0.00001"]);
+    let started = Instant::now();
+    let mut command = vhost.command(CLIENT, &["5"]);
+    command.env("RPC_TIMEOUT_SECONDS", "2");
+    // Running::wait gives up (and fails the test) after 20 s: a hang cannot pass.
+    let (status, lines) = Running::spawn(command).wait();
+    let took = started.elapsed();
+    assert_eq!(status.code(), Some(1), "{lines:?}");
+    assert_eq!(lines.len(), 2, "no answer claimed: {lines:?}");
+    assert_eq!(lines[0], " [x] Requesting fib(5)");
+    assert!(
+        lines[1].starts_with("error: the broker blocked this connection (low on memory)"),
+        "{lines:?}"
+    );
+    assert!(took < Duration::from_secs(12), "{took:?}");
+    // The server publishes nothing while it waits, so it is not blocked: once the alarm is
+    // over it answers the next call.
+    node.broker(&["set_vm_memory_high_watermark", "0.4"]);
+    let (code, lines, stderr) = client(&vhost, &["6"], &[]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(lines.last().map(String::as_str), Some(" [.] Got 8"));
+    assert_eq!(
+        server.interrupt().last().map(String::as_str),
+        Some("Interrupted")
+    );
 }

@@ -356,7 +356,9 @@ impl PrivateNode {
         }
     }
 
-    fn broker(&self, args: &[&str]) {
+    /// Runs `scripts/broker ARGS` for this node (e.g. a rabbitmqctl command such as
+    /// `set_vm_memory_high_watermark`), asserting it succeeded.
+    pub fn broker(&self, args: &[&str]) {
         let output = Command::new(workspace_root().join("scripts/broker"))
             .args(args)
             .envs(self.env.clone())
