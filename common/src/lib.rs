@@ -177,7 +177,9 @@ pub fn next_delivery(
 /// Dropping an amiquip 0.4.2 `Consumer` cancels it too, but amiquip wakes the program with the
 /// broker's Cancel-Ok before it tells the consumer, and if the consumer is gone by then its I/O
 /// thread fails and the connection is lost ("i/o loop dropped sending side of a channel").
-/// This waits (5 s at most) until the consumer has been told.
+/// This waits (5 s at most) until the consumer has been told. Like every amiquip call, the
+/// cancel itself waits for the broker's answer, which a connection that the broker blocked (it
+/// published during a resource alarm) never gets: cancel once the publishes are confirmed.
 pub fn cancel(consumer: Consumer<'_>) -> anyhow::Result<()> {
     let receiver = consumer.receiver().clone();
     consumer.cancel().map_err(|e| report::explain(&e))?;
