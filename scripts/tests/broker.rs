@@ -1,0 +1,289 @@
+//! `scripts/broker` and `scripts/demo` where learners run them, not only on CI's machine: RabbitMQ
+//! installed the Homebrew way (its tools on PATH, no `/usr/lib/rabbitmq/bin`) with neither GNU
+//! `timeout` nor `ss`, bash 3.2's limits, and a machine with systemd where installing the
+//! package starts its service. Run with scripts/test.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails loudly on what it did not expect
+
+use common::testing::{broker_ports, text, workspace_root};
+use std::os::unix::fs::{symlink, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// A folder of the test's own, emptied first and removed when dropped.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(name: &str) -> Scratch {
+        let dir =
+            std::env::temp_dir().join(format!("course-scripts-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Scratch(dir)
+    }
+
+    /// A subfolder, made.
+    fn dir(&self, name: &str) -> PathBuf {
+        let dir = self.0.join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Writes an executable shell script `name` into `dir`.
+fn script(dir: &Path, name: &str, body: &str) {
+    let path = dir.join(name);
+    std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+/// A folder that links every program of `/usr/bin` and `/bin` but `missing`: a PATH without
+/// them, to show that the scripts do not need them.
+fn path_without(scratch: &Scratch, missing: &[&str]) -> PathBuf {
+    let dir = scratch.dir("bin");
+    for system in ["/usr/bin", "/bin"] {
+        for entry in std::fs::read_dir(system).unwrap().flatten() {
+            let name = entry.file_name();
+            let link = dir.join(&name);
+            if !missing.contains(&name.to_string_lossy().as_ref()) && !link.exists() {
+                let _ = symlink(entry.path(), link);
+            }
+        }
+    }
+    dir
+}
+
+fn broker(env: &[(&str, String)], args: &[&str]) -> Output {
+    Command::new(workspace_root().join("scripts/broker"))
+        .args(args)
+        .env_remove("BROKER_TLS_PORT")
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn with_rabbitmq_on_path_as_homebrew_installs_it_and_no_gnu_timeout_or_ss_the_scripts_run_a_node_and_the_demo(
+) {
+    broker_ports(); // outside scripts/test, say how to run this
+    let scratch = Scratch::new("homebrew");
+    // Homebrew links RabbitMQ's programs into its own bin folder.
+    let homebrew = scratch.dir("homebrew-sbin");
+    for entry in std::fs::read_dir("/usr/lib/rabbitmq/bin")
+        .unwrap()
+        .flatten()
+    {
+        symlink(entry.path(), homebrew.join(entry.file_name())).unwrap();
+    }
+    let system = path_without(&scratch, &["timeout", "gtimeout", "ss"]);
+    // The demo builds the course with cargo first; scripts/test has built it already.
+    let programs = workspace_root().join("target/debug");
+    assert!(
+        programs.join("send").exists() && programs.join("receive").exists(),
+        "build the course first: scripts/test does"
+    );
+    let cargo = scratch.dir("cargo");
+    script(&cargo, "cargo", "exit 0");
+    let path = format!(
+        "{}:{}:{}",
+        homebrew.display(),
+        cargo.display(),
+        system.display()
+    );
+    let port = 5699;
+    let env = [
+        ("PATH", path),
+        (
+            "BROKER_RABBITMQ_BIN",
+            "/nonexistent/rabbitmq/bin".to_string(),
+        ),
+        ("BROKER_NODE", "course-homebrew@localhost".to_string()),
+        ("BROKER_PORT", port.to_string()),
+        ("BROKER_HTTP_PORT", (port + 10000).to_string()),
+        ("BROKER_DIST_PORT", (port + 20000).to_string()),
+        ("RABBITMQ_PORT", port.to_string()),
+        ("WORKER_SECONDS_PER_DOT", "0.01".to_string()),
+    ];
+    broker(&env, &["reset"]);
+    let started = broker(&env, &["start"]);
+    assert!(started.status.success(), "{:?}", text(&started));
+
+    let demo = Command::new(workspace_root().join("scripts/demo"))
+        .args(["--headless", "hello"])
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .output()
+        .unwrap();
+    let listed = broker(&env, &["queues", "-p", "demo"]);
+    let status = broker(&env, &["status"]);
+    broker(&env, &["reset"]);
+
+    let (out, err) = text(&demo);
+    assert!(demo.status.success(), "{out}\n{err}");
+    assert!(
+        out.contains("the course ran as it says: hello"),
+        "{out}\n{err}"
+    );
+    let (listing, err) = text(&listed);
+    assert!(listed.status.success(), "{err}");
+    assert!(listing.lines().any(|l| l == "hello\t0\t0"), "{listing}");
+    // Without ss, the listening sockets come from lsof where there is one (macOS has it).
+    assert!(status.status.success(), "{:?}", text(&status));
+    let both = format!("{out}{err}");
+    assert!(
+        !both.contains("command not found") && !both.contains("No such file"),
+        "{both}"
+    );
+}
+
+#[test]
+fn the_learners_scripts_use_nothing_that_bash_3_2_or_bsd_tools_lack() {
+    // macOS ships bash 3.2: no associative arrays, namerefs, case changes, mapfile, `|&`, `&>>`;
+    // its sed has no -u. (That the scripts run without GNU timeout and ss is tested above.)
+    let forbidden = [
+        "declare -A",
+        "local -A",
+        "declare -n",
+        "local -n",
+        "mapfile",
+        "readarray",
+        ",,}",
+        "^^}",
+        "|&",
+        "&>>",
+        "coproc",
+        "sed -u",
+    ];
+    for name in ["scripts/broker", "scripts/demo"] {
+        let source = std::fs::read_to_string(workspace_root().join(name)).unwrap();
+        for (number, line) in source.lines().enumerate() {
+            let code = line.trim_start();
+            if code.starts_with('#') {
+                continue;
+            }
+            for word in forbidden {
+                assert!(
+                    !line.contains(word),
+                    "{name}:{}: '{word}' is not in bash 3.2 or macOS: {line}",
+                    number + 1
+                );
+            }
+        }
+    }
+}
+
+/// A machine where `scripts/broker install` finds no RabbitMQ: fake `apt-get` (it "installs"
+/// rabbitmq-server into `rabbitmq_bin`), `dpkg` (what is installed), `systemctl` and `sudo`
+/// that log their calls. Returns the scratch folder's log of calls and the script's output.
+fn install_on_a_fake_machine(systemd: bool, erlang_installed: bool) -> (String, Output) {
+    let scratch = Scratch::new(&format!("install-{systemd}-{erlang_installed}"));
+    let stubs = scratch.dir("stubs");
+    let rabbitmq_bin = scratch.0.join("rabbitmq-bin");
+    let log = scratch.0.join("calls.log");
+    let log = log.display();
+    script(
+        &stubs,
+        "apt-get",
+        &format!(
+            "echo \"apt-get $*\" >>{log}\ncase \"$*\" in *rabbitmq-server*) mkdir -p {bin} && printf '#!/bin/sh\\n' >{bin}/rabbitmq-server && chmod +x {bin}/rabbitmq-server ;; esac",
+            bin = rabbitmq_bin.display()
+        ),
+    );
+    let erlang = if erlang_installed { "0" } else { "1" };
+    script(
+        &stubs,
+        "dpkg",
+        &format!("case \"$*\" in *erlang-base*) exit {erlang} ;; *) exit 0 ;; esac"),
+    );
+    script(
+        &stubs,
+        "systemctl",
+        &format!("echo \"systemctl $*\" >>{log}"),
+    );
+    script(&stubs, "sudo", "exec \"$@\"");
+    let systemd_dir = if systemd {
+        scratch.dir("run-systemd-system")
+    } else {
+        scratch.0.join("no-systemd")
+    };
+    let output = broker(
+        &[
+            ("PATH", format!("{}:/usr/bin:/bin", stubs.display())),
+            ("BROKER_RABBITMQ_BIN", rabbitmq_bin.display().to_string()),
+            ("BROKER_SYSTEMD_DIR", systemd_dir.display().to_string()),
+        ],
+        &["install"],
+    );
+    let calls = std::fs::read_to_string(scratch.0.join("calls.log")).unwrap_or_default();
+    (calls, output)
+}
+
+#[test]
+fn installing_rabbitmq_under_systemd_stops_and_disables_the_service_and_epmd_it_started() {
+    let (calls, output) = install_on_a_fake_machine(true, false);
+    let (_, err) = text(&output);
+    assert!(output.status.success(), "{err}");
+    assert!(calls.contains("apt-get install"), "{calls}");
+    for unit in ["rabbitmq-server.service", "epmd.socket", "epmd.service"] {
+        assert!(
+            calls.contains(&format!("systemctl disable --now --quiet {unit}")),
+            "{unit} left running: {calls}"
+        );
+    }
+    assert_eq!(
+        err.lines()
+            .filter(|l| l.contains("stopped and disabled"))
+            .count(),
+        1,
+        "{err}"
+    );
+}
+
+#[test]
+fn installing_rabbitmq_leaves_an_epmd_that_was_there_before_alone() {
+    let (calls, output) = install_on_a_fake_machine(true, true);
+    assert!(output.status.success(), "{:?}", text(&output));
+    assert!(calls.contains("rabbitmq-server.service"), "{calls}");
+    assert!(!calls.contains("epmd"), "{calls}");
+}
+
+#[test]
+fn installing_rabbitmq_without_systemd_touches_no_service() {
+    let (calls, output) = install_on_a_fake_machine(false, false);
+    assert!(output.status.success(), "{:?}", text(&output));
+    assert!(calls.contains("apt-get install"), "{calls}");
+    assert!(!calls.contains("systemctl"), "{calls}");
+}
+
+#[test]
+fn a_rabbitmq_that_was_installed_before_is_never_stopped_or_disabled() {
+    // The real machine's RabbitMQ is installed: install has nothing to do, and touches nothing.
+    let scratch = Scratch::new("installed");
+    let stubs = scratch.dir("stubs");
+    let log = scratch.0.join("calls.log");
+    for tool in ["apt-get", "systemctl"] {
+        script(
+            &stubs,
+            tool,
+            &format!("echo \"{tool} $*\" >>{}", log.display()),
+        );
+    }
+    let output = broker(
+        &[
+            ("PATH", format!("{}:/usr/bin:/bin", stubs.display())),
+            (
+                "BROKER_SYSTEMD_DIR",
+                scratch.dir("systemd").display().to_string(),
+            ),
+        ],
+        &["install"],
+    );
+    assert!(output.status.success(), "{:?}", text(&output));
+    let calls = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(!calls.contains("systemctl"), "{calls}");
+}
