@@ -136,6 +136,11 @@ pub fn describe(error: &anyhow::Error) -> String {
 pub(crate) fn explain(error: &amiquip::Error) -> Failure {
     use amiquip::Error as E;
     match error {
+        E::ServerClosedConnection { message, .. } | E::ServerClosedChannel { message, .. }
+            if message.contains("transient_nonexcl_queues") =>
+        {
+            transient_queues_denied(message)
+        }
         E::ServerClosedChannel { code: 406, message, .. } => {
             Failure::new(format!("the broker refused: {message}")).hint(precondition_hint(message))
         }
@@ -155,6 +160,20 @@ pub(crate) fn explain(error: &amiquip::Error) -> Failure {
         }
         other => Failure::new(format!("AMQP error: {other}")),
     }
+}
+
+/// RabbitMQ 4 deprecates queues that are neither durable nor exclusive, such as chapter 1's
+/// `hello` declared as the original course declares it: permitted by default, with a warning in
+/// the broker's log, unless its configuration denies them. Then say what to do.
+fn transient_queues_denied(message: &str) -> Failure {
+    Failure::new(format!(
+        "the broker refuses queues that are neither durable nor exclusive, as chapter 1 declares \
+         'hello' (RabbitMQ 4 deprecates them): {message}"
+    ))
+    .hint(
+        "permit them in the broker's rabbitmq.conf with deprecated_features.permit.transient_nonexcl_queues = true \
+         and restart it, or declare the queue durable as today's official tutorial does",
+    )
 }
 
 /// For `PRECONDITION_FAILED - inequivalent arg 'durable' for queue 'hello' in vhost '/': ...`:
@@ -216,6 +235,25 @@ mod tests {
             line.contains("delete_queue -p 'course' 'task_queue'"),
             "{line}"
         );
+    }
+
+    #[test]
+    fn a_denied_transient_queue_says_how_to_permit_it_or_declare_it_durable() {
+        // As RabbitMQ 4.3.6 closes the connection with deprecated_features.permit.transient_nonexcl_queues = false.
+        let error = anyhow::Error::new(amiquip::Error::ServerClosedConnection {
+            code: 541,
+            message: "INTERNAL_ERROR - Feature `transient_nonexcl_queues` is deprecated. Its use is not permitted per the configuration (overriding the default, which is permitted): deprecated_features.permit.transient_nonexcl_queues = false".into(),
+        });
+        let line = describe(&error);
+        assert!(
+            line.starts_with("the broker refuses queues that are neither durable nor exclusive"),
+            "{line}"
+        );
+        assert!(
+            line.contains("deprecated_features.permit.transient_nonexcl_queues = true"),
+            "{line}"
+        );
+        assert!(line.contains("declare the queue durable"), "{line}");
     }
 
     #[test]

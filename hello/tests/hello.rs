@@ -315,3 +315,40 @@ fn a_closed_output_pipe_ends_send_in_one_line_without_a_backtrace() {
          (hint: the program reading this one's output has ended)\n"
     );
 }
+
+#[test]
+fn a_broker_that_denies_transient_queues_is_explained_with_both_ways_out() {
+    // RabbitMQ 4 deprecates a queue that is neither durable nor exclusive, as the original
+    // course declares hello; a broker may deny it. 3.x has no such setting (and refuses to
+    // start with it): CI's second pass runs this against the newest RabbitMQ.
+    let version = common::testing::broker_version();
+    if version.0 < 4 {
+        eprintln!(
+            "NOT RUN against RabbitMQ {}.{}: denying transient_nonexcl_queues needs RabbitMQ 4; \
+             run BROKER_RABBITMQ_BIN=\"$(.ci/newest-rabbitmq)\" scripts/test (CI does)",
+            version.0, version.1
+        );
+        return;
+    }
+    let node = common::testing::PrivateNode::start_with_config(
+        "no-transient",
+        5690,
+        "deprecated_features.permit.transient_nonexcl_queues = false",
+    );
+    let vhost = node.vhost();
+    for program in [SEND, RECEIVE] {
+        let started = Instant::now();
+        let output = vhost.command(program, &[]).output().unwrap();
+        let (stdout, stderr) = text(&output);
+        assert_eq!(output.status.code(), Some(1), "{stdout}{stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(
+            stderr.contains("neither durable nor exclusive")
+                && stderr.contains("transient_nonexcl_queues = true")
+                && stderr.contains("declare the queue durable"),
+            "{stderr}"
+        );
+        assert!(!stdout.contains("Sent"), "{stdout}");
+        assert!(started.elapsed() < Duration::from_secs(10));
+    }
+}

@@ -38,6 +38,28 @@ pub fn broker_ports() -> (u16, u16) {
     (amqp, http)
 }
 
+/// The test broker's RabbitMQ version, as (major, minor), from its management API.
+pub fn broker_version() -> (u32, u32) {
+    let (amqp, http) = broker_ports();
+    let vhost = Vhost {
+        name: "/".into(),
+        port: amqp,
+        http_port: http,
+        owned: false,
+        broker_env: Vec::new(),
+    };
+    let overview = vhost
+        .http_get("/api/overview")
+        .expect("the management API's overview");
+    let version = overview
+        .split("\"rabbitmq_version\":\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("rabbitmq_version in the overview");
+    let mut parts = version.split('.').map(|p| p.parse().unwrap_or(0));
+    (parts.next().unwrap_or(0), parts.next().unwrap_or(0))
+}
+
 /// The workspace's root folder (where `scripts/` is).
 pub fn workspace_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -306,6 +328,11 @@ pub struct PrivateNode {
 impl PrivateNode {
     /// Starts a fresh node `<name>@localhost` on `port` (state in `.broker/<name>`).
     pub fn start(name: &str, port: u16) -> PrivateNode {
+        Self::start_with_config(name, port, "")
+    }
+
+    /// As [`start`](Self::start), with more lines for the node's `rabbitmq.conf`.
+    pub fn start_with_config(name: &str, port: u16, config: &str) -> PrivateNode {
         broker_ports(); // fail early, with the hint, outside scripts/test
         let node = PrivateNode {
             port,
@@ -315,6 +342,7 @@ impl PrivateNode {
                 ("BROKER_PORT".into(), port.to_string()),
                 ("BROKER_HTTP_PORT".into(), (port + 10000).to_string()),
                 ("BROKER_DIST_PORT".into(), (port + 20000).to_string()),
+                ("BROKER_CONF".into(), config.to_string()),
             ],
         };
         node.broker(&["reset"]);
