@@ -11,16 +11,23 @@
 //!   which [`run`] prints `Interrupted` and exits 0; [`next_delivery`] waits for one answer,
 //!   with a deadline.
 //!
-//! It also works around amiquip 0.4.2's limits: it opens the socket itself with TCP_NODELAY
-//! and a connect timeout, never hands amiquip a URL (whose errors would print the password),
-//! and redacts the password from amiquip's own log lines.
+//! It also works around amiquip 0.4.2's limits. Where each concern lives:
+//!
+//! | concern | file |
+//! |---|---|
+//! | the address: `AMQP_URL` or `RABBITMQ_*`, percent-decoding, IPv6 brackets | `address.rs` |
+//! | the socket: connect timeout, TCP_NODELAY, TLS with a CA file; never a URL to amiquip (its errors would print the password) | `connect.rs` |
+//! | closing within 5 s, and a connection blocked by a resource alarm | `connect.rs` |
+//! | one line per failure: amiquip's errors explained, the password redacted, control characters removed | `report.rs` |
+//! | Ctrl+C and SIGTERM | `interrupt.rs` |
+//! | a panic (amiquip's I/O thread included) in one line | [`run`], here |
+//!
+//! The tests' harness is a package of its own, `common/testing` (`harness`).
 
 mod address;
 mod connect;
 mod interrupt;
 mod report;
-#[cfg(feature = "testing")]
-pub mod testing;
 
 pub use address::BrokerAddress;
 pub use connect::{connect, connect_to, Session};

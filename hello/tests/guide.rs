@@ -6,5 +6,5 @@ fn the_chapter_guide_runs_as_written() {
         ("send", env!("CARGO_BIN_EXE_send")),
         ("receive", env!("CARGO_BIN_EXE_receive")),
     ];
-    common::testing::run_guide("hello/README.md", &programs, &[]);
+    harness::run_guide("hello/README.md", &programs, &[]);
 }

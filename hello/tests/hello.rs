@@ -3,7 +3,7 @@
 
 #![allow(clippy::unwrap_used)] // a test fails loudly on what it did not expect
 
-use common::testing::{eventually, text, Vhost};
+use harness::{eventually, text, Vhost};
 use std::time::{Duration, Instant};
 
 const SEND: &str = env!("CARGO_BIN_EXE_send");
@@ -321,7 +321,7 @@ fn a_broker_that_denies_transient_queues_is_explained_with_both_ways_out() {
     // RabbitMQ 4 deprecates a queue that is neither durable nor exclusive, as the original
     // course declares hello; a broker may deny it. 3.x has no such setting (and refuses to
     // start with it): CI's second pass runs this against the newest RabbitMQ.
-    let version = common::testing::broker_version();
+    let version = harness::broker_version();
     if version.0 < 4 {
         eprintln!(
             "NOT RUN against RabbitMQ {}.{}: denying transient_nonexcl_queues needs RabbitMQ 4; \
@@ -330,7 +330,7 @@ fn a_broker_that_denies_transient_queues_is_explained_with_both_ways_out() {
         );
         return;
     }
-    let node = common::testing::PrivateNode::start_with_config(
+    let node = harness::PrivateNode::start_with_config(
         "no-transient",
         5690,
         "deprecated_features.permit.transient_nonexcl_queues = false",

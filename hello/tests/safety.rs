@@ -4,7 +4,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails loudly on what it did not expect
 
-use common::testing::{text, workspace_root, Vhost};
+use harness::{text, workspace_root, Vhost};
 use std::process::Command;
 
 const SEND: &str = env!("CARGO_BIN_EXE_send");
@@ -46,7 +46,7 @@ fn hello_works_over_tls_with_the_brokers_ca() {
     );
     let mut command = vhost.command(RECEIVE, &[]);
     command.env("AMQP_URL", &url);
-    let receive = common::testing::Running::spawn(command);
+    let receive = harness::Running::spawn(command);
     receive.wait_for(WAITING);
 
     // The CA may come from RABBITMQ_CACERTFILE too.

@@ -6,5 +6,5 @@ fn the_chapter_guide_runs_as_written() {
         "publisher_confirms",
         env!("CARGO_BIN_EXE_publisher_confirms"),
     )];
-    common::testing::run_guide("publisher-confirms/README.md", &programs, &[]);
+    harness::run_guide("publisher-confirms/README.md", &programs, &[]);
 }

@@ -3,7 +3,7 @@
 
 #![allow(clippy::unwrap_used)] // a test fails loudly on what it did not expect
 
-use common::testing::{eventually, text, PrivateNode, Vhost};
+use harness::{eventually, text, PrivateNode, Vhost};
 use std::time::{Duration, Instant};
 
 const PROGRAM: &str = env!("CARGO_BIN_EXE_publisher_confirms");

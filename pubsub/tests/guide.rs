@@ -6,5 +6,5 @@ fn the_chapter_guide_runs_as_written() {
         ("emit_log", env!("CARGO_BIN_EXE_emit_log")),
         ("receive_logs", env!("CARGO_BIN_EXE_receive_logs")),
     ];
-    common::testing::run_guide("pubsub/README.md", &programs, &[]);
+    harness::run_guide("pubsub/README.md", &programs, &[]);
 }

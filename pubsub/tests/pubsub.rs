@@ -3,7 +3,7 @@
 
 #![allow(clippy::unwrap_used)] // a test fails loudly on what it did not expect
 
-use common::testing::{eventually, Vhost};
+use harness::{eventually, Vhost};
 
 const EMIT_LOG: &str = env!("CARGO_BIN_EXE_emit_log");
 const RECEIVE_LOGS: &str = env!("CARGO_BIN_EXE_receive_logs");

@@ -9,5 +9,5 @@ fn the_chapter_guide_runs_as_written() {
             env!("CARGO_BIN_EXE_receive_logs_direct"),
         ),
     ];
-    common::testing::run_guide("routing/README.md", &programs, &[]);
+    harness::run_guide("routing/README.md", &programs, &[]);
 }

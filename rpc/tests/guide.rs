@@ -6,5 +6,5 @@ fn the_chapter_guide_runs_as_written() {
         ("rpc_server", env!("CARGO_BIN_EXE_rpc_server")),
         ("rpc_client", env!("CARGO_BIN_EXE_rpc_client")),
     ];
-    common::testing::run_guide("rpc/README.md", &programs, &[]);
+    harness::run_guide("rpc/README.md", &programs, &[]);
 }

@@ -7,7 +7,7 @@
 use amiquip::{
     AmqpProperties, AmqpValue, ConsumerOptions, FieldTable, Publish, QueueDeclareOptions,
 };
-use common::testing::{eventually, text, PrivateNode, Running, Vhost, PATIENCE};
+use harness::{eventually, text, PrivateNode, Running, Vhost, PATIENCE};
 use std::time::{Duration, Instant};
 
 const SERVER: &str = env!("CARGO_BIN_EXE_rpc_server");

@@ -9,5 +9,5 @@ fn the_chapter_guide_runs_as_written() {
             env!("CARGO_BIN_EXE_receive_logs_topic"),
         ),
     ];
-    common::testing::run_guide("topics/README.md", &programs, &[]);
+    harness::run_guide("topics/README.md", &programs, &[]);
 }

@@ -3,7 +3,7 @@
 
 #![allow(clippy::unwrap_used)] // a test fails loudly on what it did not expect
 
-use common::testing::{text, Vhost};
+use harness::{text, Vhost};
 use std::process::Command;
 
 const EMIT: &str = env!("CARGO_BIN_EXE_emit_log_topic");

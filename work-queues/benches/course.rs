@@ -321,9 +321,9 @@ fn confirmed_publishes(address: &common::BrokerAddress, count: usize, batch: usi
     rate
 }
 
-/// Publishes `count` tasks with `common::testing`'s fast publisher.
+/// Publishes `count` tasks with the harness's fast publisher.
 fn publish(address: &common::BrokerAddress, count: usize, batch: usize) {
-    common::testing::queue_tasks(address, &vec!["A task".to_string(); count], batch);
+    harness::queue_tasks(address, &vec!["A task".to_string(); count], batch);
 }
 
 fn purge(address: &common::BrokerAddress, queue: &str) {

@@ -4,7 +4,7 @@
 
 #![allow(clippy::unwrap_used)] // a test fails loudly on what it did not expect
 
-use common::testing::{text, PrivateNode, Running, Vhost};
+use harness::{text, PrivateNode, Running, Vhost};
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
@@ -16,7 +16,7 @@ fn queue_tasks(vhost: &Vhost, count: usize, dots: usize) -> Vec<String> {
     let tasks: Vec<String> = (0..count)
         .map(|n| format!("task-{n:04}{}", ".".repeat(dots)))
         .collect();
-    common::testing::queue_tasks(&vhost.address(), &tasks, 1);
+    harness::queue_tasks(&vhost.address(), &tasks, 1);
     tasks
 }
 

@@ -6,7 +6,7 @@ fn the_chapter_guide_runs_as_written() {
         ("new_task", env!("CARGO_BIN_EXE_new_task")),
         ("worker", env!("CARGO_BIN_EXE_worker")),
     ];
-    common::testing::run_guide(
+    harness::run_guide(
         "work-queues/README.md",
         &programs,
         &[("WORKER_SECONDS_PER_DOT", "0.3")],

@@ -4,7 +4,7 @@
 
 #![allow(clippy::unwrap_used)] // a test fails loudly on what it did not expect
 
-use common::testing::{eventually, text, PrivateNode, Running, Vhost};
+use harness::{eventually, text, PrivateNode, Running, Vhost};
 
 const NEW_TASK: &str = env!("CARGO_BIN_EXE_new_task");
 const WORKER: &str = env!("CARGO_BIN_EXE_worker");

@@ -1,4 +1,4 @@
-//! Helpers for the chapters' integration tests (feature `testing`): a vhost of its own per test
+//! The course's test harness, for the chapters' integration tests: a vhost of its own per test
 //! on the real test broker that `scripts/test` starts, and the real binaries spawned into it,
 //! their output read line by line as it comes.
 //!
@@ -63,7 +63,8 @@ pub fn broker_version() -> (u32, u32) {
 /// The workspace's root folder (where `scripts/` is).
 pub fn workspace_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .parent()
+        .ancestors()
+        .nth(2)
         .unwrap()
         .to_path_buf()
 }
@@ -113,9 +114,9 @@ impl Vhost {
     }
 
     /// The address of this vhost, for connecting from the test itself.
-    pub fn address(&self) -> crate::BrokerAddress {
+    pub fn address(&self) -> common::BrokerAddress {
         let env = self.env();
-        crate::BrokerAddress::from_lookup(|name| {
+        common::BrokerAddress::from_lookup(|name| {
             env.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
         })
         .unwrap()
@@ -123,7 +124,7 @@ impl Vhost {
 
     /// Publishes `body` as another client would: through `common`'s connection, no confirm.
     pub fn publish(&self, exchange: &str, routing_key: &str, body: &[u8]) {
-        let session = crate::connect_to(&self.address()).unwrap();
+        let session = common::connect_to(&self.address()).unwrap();
         session
             .channel()
             .basic_publish(exchange, amiquip::Publish::new(body, routing_key))
@@ -154,7 +155,7 @@ impl Vhost {
     /// The command that runs the original course's Python `program` in this vhost, to spawn
     /// (a consumer such as `rpc_server`) or to run.
     pub fn python_command(&self, program: &str, args: &[&str]) -> Command {
-        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("src/testing/course.py");
+        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("src/course.py");
         // scripts/test points COURSE_PYTHON at the project's virtual environment, with pika.
         let python = std::env::var_os("COURSE_PYTHON").unwrap_or_else(|| "python3".into());
         let mut command = Command::new(python);
@@ -570,9 +571,9 @@ pub fn eventually<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
 /// The fast publisher of tasks, for tests and the benchmark: queues `tasks` as `new_task`
 /// does (durable `task_queue`, persistent, publisher confirms) through one connection of
 /// `common`, publishing `batch` at a time and waiting until the broker confirmed each batch.
-pub fn queue_tasks(address: &crate::BrokerAddress, tasks: &[String], batch: usize) {
+pub fn queue_tasks(address: &common::BrokerAddress, tasks: &[String], batch: usize) {
     use amiquip::{AmqpProperties, Confirm, ConfirmSmoother, Publish, QueueDeclareOptions};
-    let session = crate::connect_to(address).unwrap();
+    let session = common::connect_to(address).unwrap();
     let channel = session.channel();
     channel
         .queue_declare(
