@@ -1,12 +1,14 @@
 //! Opening the connection: our own socket with TCP_NODELAY, then amiquip's AMQP handshake.
 
+use crate::guard;
 use crate::{report, BrokerAddress, Failure};
 use amiquip::{
     Auth, Channel, Connection, ConnectionBlockedNotification, ConnectionOptions, ConnectionTuning,
 };
 use std::io;
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 /// An open connection to the broker and the one channel a chapter works on.
 ///
@@ -21,6 +23,8 @@ pub struct Session {
     open: Option<Open>,
     /// The broker's Connection.Blocked and Unblocked notifications.
     blocked: crossbeam_channel::Receiver<ConnectionBlockedNotification>,
+    /// What the connection's guard and watchdog know; the watchdog ends with the session.
+    watch: guard::Shared,
 }
 
 /// What a session closes: the channel first, then its connection.
@@ -88,6 +92,7 @@ impl Session {
 
 impl Drop for Session {
     fn drop(&mut self) {
+        guard::lock(&self.watch).gone = true;
         if let Some(open) = self.open.take() {
             let _ = close_within(open, CLOSE_TIMEOUT);
         }
@@ -117,12 +122,21 @@ pub fn connect() -> anyhow::Result<Session> {
 pub fn connect_to(address: &BrokerAddress) -> anyhow::Result<Session> {
     report::add_secret(address.password());
     let socket = open_socket(address)?;
-    let stream = mio::net::TcpStream::from_stream(socket).map_err(|e| {
+    let cannot_use = |e: io::Error| {
         Failure::new(format!(
             "cannot use the socket to {}: {e}",
             address.host_port()
         ))
-    })?;
+    };
+    // The whole handshake, to the channel open, within the connect timeout: amiquip's own
+    // timeout counts only silence, which a peer sending heartbeats never leaves.
+    let watch = guard::watchdog(
+        socket.try_clone().map_err(cannot_use)?,
+        Instant::now() + address.connection_timeout,
+        address.connection_timeout,
+        address.host_port(),
+    );
+    let stream = mio::net::TcpStream::from_stream(socket).map_err(cannot_use)?;
     let options = ConnectionOptions::default()
         .auth(Auth::Plain {
             username: address.user.clone(),
@@ -130,6 +144,7 @@ pub fn connect_to(address: &BrokerAddress) -> anyhow::Result<Session> {
         })
         .virtual_host(address.vhost.clone())
         .heartbeat(address.heartbeat)
+        .frame_max(guard::FRAME_MAX)
         .connection_timeout(Some(address.connection_timeout))
         .information(Some(env!("CARGO_PKG_NAME").to_string()));
     let opened = if address.tls {
@@ -142,15 +157,18 @@ pub fn connect_to(address: &BrokerAddress) -> anyhow::Result<Session> {
             ConnectionTuning::default(),
         )
     } else {
-        Connection::insecure_open_stream(stream, options, ConnectionTuning::default())
+        // amiquip reads and writes through the guard (see guard.rs).
+        let guarded = guard::Guarded::new(stream, address.heartbeat, Arc::clone(&watch));
+        Connection::insecure_open_stream(guarded, options, ConnectionTuning::default())
     };
-    let mut connection = opened.map_err(|e| explain_open_error(address, &e))?;
+    let mut connection = opened.map_err(|e| explain_open_error(address, &e, &watch))?;
     let blocked = connection
         .listen_for_connection_blocked()
         .map_err(|e| report::explain(&e))?;
     let channel = connection
         .open_channel(None)
         .map_err(|e| report::explain(&e))?;
+    guard::lock(&watch).handshake_done = true;
     log::debug!("connected to {address}");
     Ok(Session {
         open: Some(Open {
@@ -158,6 +176,7 @@ pub fn connect_to(address: &BrokerAddress) -> anyhow::Result<Session> {
             connection,
         }),
         blocked,
+        watch,
     })
 }
 
@@ -230,19 +249,59 @@ fn tls_connector(address: &BrokerAddress) -> anyhow::Result<native_tls::TlsConne
         .map_err(|e| Failure::new(format!("cannot set up TLS: {e}")).into())
 }
 
-/// Explains a failure of the AMQP handshake, knowing where we tried to log in.
-fn explain_open_error(address: &BrokerAddress, error: &amiquip::Error) -> Failure {
+/// Explains a failure of the AMQP handshake, knowing where we tried to log in and what the
+/// guard saw of it.
+fn explain_open_error(
+    address: &BrokerAddress,
+    error: &amiquip::Error,
+    watch: &guard::Shared,
+) -> Failure {
     use amiquip::Error as E;
     let at = address.host_port();
-    match error {
-        E::InvalidCredentials | E::ServerClosedConnection { code: 403, .. } => Failure::new(format!(
+    let (tripped, closed_by_broker, peer_closed) = {
+        let watch = guard::lock(watch);
+        (
+            watch.tripped.clone(),
+            watch.closed_by_broker.clone(),
+            watch.peer_closed,
+        )
+    };
+    if let Some(reason) = tripped {
+        return Failure::new(reason);
+    }
+    let refused = || {
+        Failure::new(format!(
             "the broker at {at} refused the login of user '{}' (wrong user or password)",
             address.user
         ))
         .hint(format!(
             "check {}; the user 'guest' may log in over loopback only",
             address.credential_variables()
-        )),
+        ))
+    };
+    // What the broker said when it closed the handshake, whatever amiquip made of it (it
+    // reports a Close during the login as an unexpected frame).
+    match closed_by_broker {
+        Some((403, _)) => return refused(),
+        Some((530, _)) => {} // a refused vhost: explained below
+        Some((code, text)) => {
+            return Failure::new(format!(
+                "the broker at {at} closed the connection during the handshake: {code} {text}"
+            ))
+        }
+        None => {}
+    }
+    match error {
+        // amiquip calls any failure after our login "invalid credentials". RabbitMQ refuses a
+        // login by closing the socket (or with ACCESS_REFUSED, above); silence is not that.
+        // (Over TLS the guard cannot see the end of the stream.)
+        E::InvalidCredentials if peer_closed || address.tls => refused(),
+        E::InvalidCredentials => Failure::new(format!(
+            "the broker at {at} did not answer our login within {} ms",
+            address.connection_timeout.as_millis()
+        ))
+        .hint("is it a RabbitMQ broker, healthy? scripts/broker status"),
+        E::ServerClosedConnection { code: 403, .. } => refused(),
         E::ServerClosedConnection { code: 530, message } => {
             Failure::new(format!("the broker at {at} refused the vhost '{}': {message}", address.vhost)).hint(format!(
                 "create it with scripts/broker rabbitmqctl add_vhost '{0}' and grant access with \
@@ -256,7 +315,11 @@ fn explain_open_error(address: &BrokerAddress, error: &amiquip::Error) -> Failur
             "the broker at {at} did not complete the AMQP handshake within {} ms",
             address.connection_timeout.as_millis()
         ))
-        .hint(if address.tls { "is it a TLS port? (amqps:// needs the broker's TLS listener)" } else { "is it an AMQP port? (a TLS port needs amqps://)" }),
+        .hint(if address.tls {
+            "is it a TLS port? (amqps:// needs the broker's TLS listener)"
+        } else {
+            "is it an AMQP port? RabbitMQ's AMQP port is 5672; 15672 is its management web UI; a TLS port needs amqps://"
+        }),
         E::TlsHandshake { source } => {
             let failure = Failure::new(format!("the TLS handshake with {at} failed: {source}"));
             if source.to_string().contains("wrong version number") {

@@ -96,6 +96,17 @@ pub(crate) fn add_secret(secret: &str) {
     }
 }
 
+/// Why the connection's guard ended it (a peer that broke the protocol, a wait that ran out):
+/// the one line to print, whatever error amiquip reports after it.
+static CONNECTION_FAILURE: Mutex<Option<String>> = Mutex::new(None);
+
+/// Makes `reason` the line that [`describe`] prints for any error from now on.
+pub(crate) fn set_connection_failure(reason: &str) {
+    if let Ok(mut failure) = CONNECTION_FAILURE.lock() {
+        failure.get_or_insert_with(|| reason.to_string());
+    }
+}
+
 /// Replaces every remembered secret in `text` with `***`.
 pub(crate) fn redact(text: &str) -> String {
     let mut text = text.to_string();
@@ -118,7 +129,10 @@ pub(crate) fn printable(text: &str) -> String {
 /// Describes an error as one line: our own [`Failure`]s as they are, amiquip's errors
 /// explained, anything else as its chain of causes. Never a backtrace, never a secret.
 pub fn describe(error: &anyhow::Error) -> String {
-    let line = if let Some(failure) = error.chain().find_map(|e| e.downcast_ref::<Failure>()) {
+    let guarded = CONNECTION_FAILURE.lock().ok().and_then(|f| f.clone());
+    let line = if let Some(reason) = guarded {
+        reason
+    } else if let Some(failure) = error.chain().find_map(|e| e.downcast_ref::<Failure>()) {
         failure.to_string()
     } else if let Some(amqp) = error
         .chain()
@@ -128,7 +142,8 @@ pub fn describe(error: &anyhow::Error) -> String {
     } else {
         format!("{error:#}")
     };
-    redact(&line.replace('\n', " "))
+    // Text from the broker (a close's reply text) may hold escape sequences, CR, NUL.
+    redact(&printable(&line))
 }
 
 /// What a learner should read for an amiquip error met after the connection was open.

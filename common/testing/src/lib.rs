@@ -5,7 +5,9 @@
 //! A test that finds no broker fails and says to run `scripts/test`: it never skips.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod fake_broker;
 mod guide;
+pub use fake_broker::{FakeBroker, Misbehaviour};
 pub use guide::run_guide;
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -58,6 +60,18 @@ pub fn broker_version() -> (u32, u32) {
         .expect("rabbitmq_version in the overview");
     let mut parts = version.split('.').map(|p| p.parse().unwrap_or(0));
     (parts.next().unwrap_or(0), parts.next().unwrap_or(0))
+}
+
+/// The path of one of the course's programs, built in the workspace's `target/debug` (for tests
+/// that run programs of several chapters; `scripts/test` builds them all first).
+pub fn program(name: &str) -> String {
+    let path = workspace_root().join("target/debug").join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: build the course first (scripts/test does)",
+        path.display()
+    );
+    path.display().to_string()
 }
 
 /// The workspace's root folder (where `scripts/` is).
