@@ -33,6 +33,10 @@ struct Open {
     connection: Connection,
 }
 
+/// What to do about a connection blocked by a resource alarm.
+const ALARM_HINT: &str = "the broker is in a resource alarm (low on memory or disk): scripts/broker status; \
+                          a queue that only grows, such as tasks a worker never acks, is the usual cause";
+
 /// How long closing may take before we give up on the broker's answer.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -62,6 +66,34 @@ impl Session {
         Ok(())
     }
 
+    /// Waits for the broker's confirm of a publish, `within` at most: `Ok(None)` if none came
+    /// (closing then says why: a lost connection, say). If the broker blocks this connection
+    /// first (a memory or disk alarm), it stops reading what we send and will not confirm until
+    /// the alarm is over: that is an error at once, with the broker's reason.
+    pub fn confirm(
+        &self,
+        confirms: &crossbeam_channel::Receiver<amiquip::Confirm>,
+        within: Duration,
+    ) -> anyhow::Result<Option<amiquip::Confirm>> {
+        let deadline = Instant::now() + within;
+        loop {
+            crossbeam_channel::select! {
+                recv(confirms) -> confirm => return Ok(confirm.ok()),
+                recv(self.blocked) -> notification => {
+                    if let Ok(ConnectionBlockedNotification::Blocked(reason)) = notification {
+                        return Err(Failure::new(format!(
+                            "the broker blocked this connection ({}) before confirming: it reads nothing more from us until its alarm is over",
+                            report::printable(&reason)
+                        ))
+                        .hint(ALARM_HINT)
+                        .into());
+                    }
+                },
+                default(deadline.saturating_duration_since(Instant::now())) => return Ok(None),
+            }
+        }
+    }
+
     /// Why the broker did not answer our close: it blocked this connection, or it says nothing.
     fn close_timed_out(&self) -> Failure {
         let blocked = self
@@ -78,10 +110,7 @@ impl Session {
                  what was published last may never reach a queue (no answer to our close within {seconds} s)",
                 report::printable(&reason)
             ))
-            .hint(
-                "the broker is in a resource alarm (low on memory or disk): scripts/broker status; \
-                 a queue that only grows, such as tasks a worker never acks, is the usual cause",
-            ),
+            .hint(ALARM_HINT),
             None => Failure::new(format!(
                 "the broker did not answer our close within {seconds} s: what was published last may not have reached it"
             ))

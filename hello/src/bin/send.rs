@@ -25,9 +25,12 @@ fn main() -> ExitCode {
 
         // The default exchange ("") routes each message to the queue named by its routing key.
         channel.basic_publish("", Publish::new(b"Hello World!", "hello"))?;
-        println!(" [x] Sent 'Hello World!'");
 
-        // Closing flushes the message to the broker and reports anything it refused.
-        connection.close()
+        // Closing flushes the message to the broker and reports anything it refused. Only then
+        // do we say it is sent: a broker in a resource alarm blocks a publishing connection and
+        // stops reading it, and close says so instead (within 5 s).
+        connection.close()?;
+        println!(" [x] Sent 'Hello World!'");
+        Ok(())
     })
 }

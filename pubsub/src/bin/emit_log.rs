@@ -31,8 +31,10 @@ fn main() -> ExitCode {
         // The routing key is ignored by a fanout exchange. With no receiver running, no queue
         // is bound, and the message is simply dropped: logs are only for who listens now.
         logs.publish(Publish::new(message.as_bytes(), ""))?;
-        println!(" [x] Sent {message}");
 
-        connection.close()
+        // Sent once the broker has read it, which its answer to our close shows.
+        connection.close()?;
+        println!(" [x] Sent {message}");
+        Ok(())
     })
 }

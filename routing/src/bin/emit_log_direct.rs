@@ -32,8 +32,8 @@ fn main() -> ExitCode {
 
         // The routing key is the severity: only queues bound with this very key get the message.
         direct_logs.publish(Publish::new(message.as_bytes(), severity))?;
+        connection.close()?;
         println!(" [x] Sent {severity}:{message}");
-
-        connection.close()
+        Ok(())
     })
 }

@@ -36,8 +36,8 @@ fn main() -> ExitCode {
 
         // The exchange matches this dotted key against every binding pattern.
         topic_logs.publish(Publish::new(message.as_bytes(), routing_key))?;
+        connection.close()?;
         println!(" [x] Sent {routing_key}:{message}");
-
-        connection.close()
+        Ok(())
     })
 }

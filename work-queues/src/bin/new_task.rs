@@ -48,7 +48,7 @@ fn main() -> ExitCode {
         channel.basic_publish("", publish)?;
 
         // Wait for the broker's word on this one message before we say it is sent.
-        let Ok(confirm) = confirms.recv_timeout(Duration::from_secs(30)) else {
+        let Some(confirm) = connection.confirm(&confirms, Duration::from_secs(30))? else {
             // No word: closing tells whether the connection was lost (and why).
             connection.close()?;
             anyhow::bail!(common::Failure::new(

@@ -1,0 +1,112 @@
+//! A broker that protects itself: in a memory alarm, and in a disk alarm, RabbitMQ blocks every
+//! connection that publishes and stops reading it. Every producer of the course then ends with
+//! one line that names the alarm, within a bound, and never claims that it sent anything; a
+//! consumer, which publishes nothing, keeps consuming. On a node of the test's own.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails loudly on what it did not expect
+
+use harness::{eventually, program, PrivateNode, Running, Vhost};
+use std::time::{Duration, Instant};
+
+/// The course's producers, with arguments, and how long each may take in an alarm: the
+/// one-shot producers give up on the broker's answer to their close after 5 s; rpc_client and
+/// publisher_confirms wait for their own timeouts first (2 s and 5 s) and then close.
+const PRODUCERS: &[(&str, &[&str], u64)] = &[
+    ("send", &[], 8),
+    ("new_task", &["A task."], 8),
+    ("emit_log", &["hello"], 8),
+    ("emit_log_direct", &["error", "hello"], 8),
+    ("emit_log_topic", &["kern.critical", "hello"], 8),
+    ("rpc_client", &["3"], 12),
+    ("publisher_confirms", &["10"], 15),
+];
+
+/// Runs every producer at once in the alarm and checks each ends clearly, naming `reason`.
+fn every_producer_fails_clearly(vhost: &Vhost, alarm: &str, reason: &str) {
+    let running: Vec<_> = PRODUCERS
+        .iter()
+        .map(|(name, args, bound)| {
+            let mut command = vhost.command(&program(name), args);
+            command
+                .env("RPC_TIMEOUT_SECONDS", "2")
+                .env("RUST_BACKTRACE", "1");
+            (*name, *bound, Instant::now(), Running::spawn(command))
+        })
+        .collect();
+    for (name, bound, started, producer) in running {
+        let (status, lines) = producer.wait();
+        let took = started.elapsed();
+        let errors: Vec<_> = lines.iter().filter(|l| l.starts_with("error: ")).collect();
+        eprintln!(
+            "{alarm:<13} {name:<20} exit {:?} in {:>5} ms: {errors:?}",
+            status.code(),
+            took.as_millis()
+        );
+        assert_eq!(status.code(), Some(1), "{name}: {lines:?}");
+        assert!(
+            took < Duration::from_secs(bound),
+            "{name} took {took:?}: {lines:?}"
+        );
+        assert_eq!(errors.len(), 1, "{name}: {lines:?}");
+        assert!(
+            errors[0].contains(&format!("blocked this connection ({reason})")),
+            "{name}: {lines:?}"
+        );
+        assert!(
+            errors[0].contains("scripts/broker status"),
+            "{name}: {lines:?}"
+        );
+        for claim in ["[x] Sent", "Published", "[.] Got"] {
+            assert!(
+                !lines.iter().any(|l| l.contains(claim)),
+                "{name} claims '{claim}': {lines:?}"
+            );
+        }
+        assert!(
+            !lines.iter().any(|l| l.contains("panicked")),
+            "{name}: {lines:?}"
+        );
+    }
+}
+
+/// Waits until the node reports the alarm (`mem_alarm` or `disk_free_alarm`) as `on`.
+fn wait_for_alarm(vhost: &Vhost, field: &str, on: bool) {
+    eventually(&format!("{field} {on}"), || {
+        let nodes = vhost.http_get("/api/nodes")?;
+        nodes.contains(&format!("\"{field}\":{on}")).then_some(())
+    });
+}
+
+#[test]
+fn in_a_memory_and_in_a_disk_alarm_every_producer_fails_clearly_and_a_consumer_keeps_consuming() {
+    let node = PrivateNode::start("alarms", 5689);
+    let vhost = node.vhost();
+    // Messages wait in hello before the alarm; a consumer started during it still gets them.
+    for _ in 0..3 {
+        assert!(vhost.run(&program("send"), &[]).status.success());
+    }
+
+    node.broker(&["set_vm_memory_high_watermark", "0.00001"]);
+    wait_for_alarm(&vhost, "mem_alarm", true);
+    let receive = vhost.consumer(&program("receive"), &[]);
+    let received = receive.wait_for_lines(3, |l| l.starts_with(" [x] Received "));
+    assert_eq!(received.len(), 3, "{received:?}");
+    every_producer_fails_clearly(&vhost, "memory alarm", "low on memory");
+    assert_eq!(
+        receive.interrupt().last().map(String::as_str),
+        Some("Interrupted")
+    );
+    node.broker(&["set_vm_memory_high_watermark", "0.4"]);
+    wait_for_alarm(&vhost, "mem_alarm", false);
+
+    // More free disk than any machine has.
+    node.broker(&["set_disk_free_limit", "1000000GB"]);
+    wait_for_alarm(&vhost, "disk_free_alarm", true);
+    every_producer_fails_clearly(&vhost, "disk alarm", "low on disk");
+    node.broker(&["set_disk_free_limit", "50MB"]);
+    wait_for_alarm(&vhost, "disk_free_alarm", false);
+
+    // Over, the alarm leaves nothing behind: the producers work again.
+    let output = vhost.run(&program("send"), &[]);
+    assert!(output.status.success(), "{output:?}");
+}
