@@ -119,6 +119,12 @@ fn parse_args(args: impl IntoIterator<Item = String>, help: &str) -> anyhow::Res
     Ok(words)
 }
 
+/// The usage line of a program whose `--help` text is `help` (its first line), alone, as the
+/// original course prints it when arguments are missing. [`run`] prints it, and exits 1.
+pub fn usage_line(help: &str) -> anyhow::Error {
+    Usage(help.lines().next().unwrap_or_default().to_string()).into()
+}
+
 /// A usage error for a program whose `--help` text is `help`: its usage line (the first), then
 /// `error: {problem}`. [`run`] prints it as it is, and exits 1.
 pub fn usage(help: &str, problem: &str) -> anyhow::Error {

@@ -20,10 +20,7 @@ fn main() -> ExitCode {
     common::run(|| {
         let severities = common::args(HELP)?;
         if severities.is_empty() {
-            return Err(common::Usage(
-                "Usage: receive_logs_direct [info] [warning] [error]".into(),
-            )
-            .into());
+            return Err(common::usage_line(HELP));
         }
         for severity in &severities {
             common::check_key("binding key", severity)?;

@@ -22,7 +22,7 @@ fn main() -> ExitCode {
     common::run(|| {
         let binding_keys = common::args(HELP)?;
         if binding_keys.is_empty() {
-            return Err(common::Usage("Usage: receive_logs_topic [binding_key]...".into()).into());
+            return Err(common::usage_line(HELP));
         }
         for binding_key in &binding_keys {
             common::check_key("binding key", binding_key)?;
