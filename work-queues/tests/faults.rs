@@ -20,14 +20,6 @@ fn queue_tasks(vhost: &Vhost, count: usize, dots: usize) -> Vec<String> {
     tasks
 }
 
-fn start_worker(vhost: &Vhost, seconds_per_dot: &str) -> Running {
-    let mut command = vhost.command(WORKER, &[]);
-    command.env("WORKER_SECONDS_PER_DOT", seconds_per_dot);
-    let worker = Running::spawn(command);
-    worker.wait_for(WAITING);
-    worker
-}
-
 /// Tasks a worker's lines show done (` [x] Received t` then ` [x] Done`), and all it received.
 fn tally(lines: &[String], done: &mut HashMap<String, usize>, received: &mut usize) {
     let mut current: Option<&str> = None;
@@ -49,7 +41,7 @@ fn chaos(
     signal: &str,
     every: Duration,
 ) -> (usize, usize, HashMap<String, usize>) {
-    let mut workers: Vec<Running> = (0..3).map(|_| start_worker(vhost, "0.02")).collect();
+    let mut workers: Vec<Running> = (0..3).map(|_| vhost.worker(WORKER, "0.02")).collect();
     let mut finished: Vec<Vec<String>> = Vec::new();
     let mut kills = 0;
     let mut seed = 0x9e37_79b9_u32;
@@ -86,7 +78,7 @@ fn chaos(
         }
         kills += 1;
         finished.push(lines);
-        workers.push(start_worker(vhost, "0.02"));
+        workers.push(vhost.worker(WORKER, "0.02"));
     }
     for worker in workers {
         finished.push(worker.interrupt());
@@ -151,7 +143,7 @@ fn a_thousand_confirmed_tasks_are_all_done_after_a_broker_restart() {
     node.restart();
     assert_eq!(vhost.list_queues(), [("task_queue".to_string(), 1000, 0)]);
 
-    let worker = start_worker(&vhost, "0");
+    let worker = vhost.worker(WORKER, "0");
     worker.wait_for_lines(1000, |l| l == " [x] Done");
     let (mut done, mut received) = (HashMap::new(), 0);
     tally(&worker.interrupt(), &mut done, &mut received);

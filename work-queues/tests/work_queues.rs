@@ -10,14 +10,6 @@ const NEW_TASK: &str = env!("CARGO_BIN_EXE_new_task");
 const WORKER: &str = env!("CARGO_BIN_EXE_worker");
 const WAITING: &str = " [*] Waiting for messages. To exit press CTRL+C";
 
-fn worker(vhost: &Vhost, seconds_per_dot: &str) -> Running {
-    let mut command = vhost.command(WORKER, &[]);
-    command.env("WORKER_SECONDS_PER_DOT", seconds_per_dot);
-    let worker = Running::spawn(command);
-    worker.wait_for(WAITING);
-    worker
-}
-
 fn new_task(vhost: &Vhost, task: &str) {
     let output = vhost.run(NEW_TASK, &[task]);
     assert!(output.status.success(), "{:?}", text(&output));
@@ -38,7 +30,7 @@ fn the_courses_five_tasks_go_to_two_workers_in_turn() {
     // per dot each worker is still busy when the next-but-one task comes, so the order is
     // fixed: worker 1 gets the 1st, 3rd and 5th, worker 2 the 2nd and 4th.
     let vhost = Vhost::new("round-robin");
-    let (w1, w2) = (worker(&vhost, "0.3"), worker(&vhost, "0.3"));
+    let (w1, w2) = (vhost.worker(WORKER, "0.3"), vhost.worker(WORKER, "0.3"));
     for task in [
         "First message.",
         "Second message..",
@@ -79,7 +71,7 @@ fn the_courses_five_tasks_go_to_two_workers_in_turn() {
 #[test]
 fn two_workers_share_equal_tasks_half_each_in_alternation() {
     let vhost = Vhost::new("equal-tasks");
-    let workers = [worker(&vhost, "0.01"), worker(&vhost, "0.01")];
+    let workers = [vhost.worker(WORKER, "0.01"), vhost.worker(WORKER, "0.01")];
     let mut takers = Vec::new();
     for n in 1..=6 {
         let task = format!("Task {n}.");
@@ -100,7 +92,7 @@ fn two_workers_share_equal_tasks_half_each_in_alternation() {
 #[test]
 fn a_busy_worker_gets_no_new_task_until_it_acks_fair_dispatch() {
     let vhost = Vhost::new("fair-dispatch");
-    let workers = [worker(&vhost, "0.1"), worker(&vhost, "0.1")];
+    let workers = [vhost.worker(WORKER, "0.1"), vhost.worker(WORKER, "0.1")];
     // 30 dots: three seconds of work for whoever takes it.
     let long = format!("First message{}", ".".repeat(30));
     new_task(&vhost, &long);
@@ -142,10 +134,10 @@ fn a_busy_worker_gets_no_new_task_until_it_acks_fair_dispatch() {
 #[test]
 fn a_task_of_a_worker_killed_mid_task_goes_to_another_worker() {
     let vhost = Vhost::new("redelivery");
-    let first = worker(&vhost, "1");
+    let first = vhost.worker(WORKER, "1");
     new_task(&vhost, "Resize the pictures..........");
     first.wait_for(" [x] Received Resize the pictures..........");
-    let second = worker(&vhost, "0.01");
+    let second = vhost.worker(WORKER, "0.01");
 
     first.signal("KILL");
     let (_, lines) = first.wait();
@@ -171,7 +163,7 @@ fn a_task_of_a_worker_killed_mid_task_goes_to_another_worker() {
 #[test]
 fn ctrl_c_mid_task_exits_0_at_once_and_leaves_the_task_to_another_worker() {
     let vhost = Vhost::new("interrupted-task");
-    let first = worker(&vhost, "1");
+    let first = vhost.worker(WORKER, "1");
     new_task(&vhost, "Long task..........");
     first.wait_for(" [x] Received Long task..........");
     let started = std::time::Instant::now();
@@ -186,7 +178,7 @@ fn ctrl_c_mid_task_exits_0_at_once_and_leaves_the_task_to_another_worker() {
         [WAITING, " [x] Received Long task..........", "Interrupted"]
     );
 
-    let second = worker(&vhost, "0.01");
+    let second = vhost.worker(WORKER, "0.01");
     second.wait_for(" [x] Done");
     assert_eq!(received(&second), [" [x] Received Long task.........."]);
 }
@@ -199,7 +191,7 @@ fn tasks_a_worker_holds_show_as_messages_unacknowledged() {
     }
     assert_eq!(vhost.list_queues(), [("task_queue".to_string(), 3, 0)]);
 
-    let worker = worker(&vhost, "1");
+    let worker = vhost.worker(WORKER, "1");
     worker.wait_for(" [x] Received Task 1..........");
     // rabbitmqctl list_queues name messages_ready messages_unacknowledged, as the course says.
     let counts = eventually("one task unacked", || {
@@ -338,7 +330,7 @@ fn durable_tasks_survive_a_broker_restart_and_are_then_all_done() {
         [("task_queue".to_string(), 5, 0)],
         "hello and its message are gone"
     );
-    let worker = worker(&vhost, "0.01");
+    let worker = vhost.worker(WORKER, "0.01");
     worker.wait_for_lines(5, |l| l == " [x] Done");
     let expected: Vec<String> = tasks.iter().map(|t| format!(" [x] Received {t}")).collect();
     assert_eq!(received(&worker), expected);
@@ -355,7 +347,7 @@ fn the_original_python_new_task_feeds_our_worker_and_declares_task_queue_alike()
         vhost.python("new_task", &["From", "Python."]),
         " [x] Sent From Python.\n"
     );
-    let worker = worker(&vhost, "0.01");
+    let worker = vhost.worker(WORKER, "0.01");
     worker.wait_for_lines(2, |l| l == " [x] Done");
     assert_eq!(
         received(&worker),

@@ -215,6 +215,16 @@ impl Vhost {
         consumer
     }
 
+    /// A worker of chapter 2 (`program`, its path) that spends `seconds_per_dot` per dot,
+    /// started as a consumer: it has declared its queue when this returns.
+    pub fn worker(&self, program: &str, seconds_per_dot: &str) -> Running {
+        let mut command = self.command(program, &[]);
+        command.env("WORKER_SECONDS_PER_DOT", seconds_per_dot);
+        let worker = Running::spawn(command);
+        worker.wait_for_lines(1, is_ready);
+        worker
+    }
+
     /// Runs a producer to its end, asserting it succeeded; returns its stdout.
     pub fn produce(&self, program: &str, args: &[&str]) -> String {
         let output = self.run(program, args);
