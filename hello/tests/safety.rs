@@ -36,6 +36,7 @@ fn encode(part: &str) -> String {
 }
 
 #[test]
+#[ignore = "needs RabbitMQ: run scripts/test"]
 fn hello_works_over_tls_with_the_brokers_ca() {
     let vhost = Vhost::new("tls");
     let url = format!(
@@ -63,6 +64,7 @@ fn hello_works_over_tls_with_the_brokers_ca() {
 }
 
 #[test]
+#[ignore = "needs RabbitMQ: run scripts/test"]
 fn a_server_certificate_from_an_untrusted_ca_is_refused() {
     let vhost = Vhost::new("tls-untrusted");
     let url = format!("amqps://localhost:{}/{}", tls_port(), encode(&vhost.name));
@@ -84,6 +86,7 @@ fn a_server_certificate_from_an_untrusted_ca_is_refused() {
 }
 
 #[test]
+#[ignore = "needs RabbitMQ: run scripts/test"]
 fn plain_amqp_to_the_tls_port_and_tls_to_the_plain_port_fail_clearly() {
     let vhost = Vhost::new("tls-mismatch");
     let plain_to_tls = format!("amqp://localhost:{}/{}", tls_port(), encode(&vhost.name));
@@ -120,6 +123,7 @@ fn plain_amqp_to_the_tls_port_and_tls_to_the_plain_port_fail_clearly() {
 }
 
 #[test]
+#[ignore = "needs RabbitMQ: run scripts/test"]
 fn a_password_full_of_url_special_characters_works_raw_and_percent_encoded_and_never_shows() {
     let vhost = Vhost::new("special-password");
     let user = format!("learner-{}", std::process::id());
@@ -174,6 +178,7 @@ fn a_password_full_of_url_special_characters_works_raw_and_percent_encoded_and_n
 }
 
 #[test]
+#[ignore = "needs RabbitMQ: run scripts/test"]
 fn a_user_that_does_not_exist_is_refused_clearly() {
     let vhost = Vhost::new("no-such-user");
     let output = vhost
@@ -232,6 +237,7 @@ fn a_malformed_amqp_url_is_one_clear_line_without_the_password() {
 }
 
 #[test]
+#[ignore = "needs RabbitMQ: run scripts/test"]
 fn an_empty_message_and_a_one_mebibyte_message_arrive_whole() {
     let vhost = Vhost::new("sizes");
     let receive = vhost.spawn(RECEIVE, &[]);
@@ -285,6 +291,7 @@ fn no_credential_literal_is_in_the_repository() {
 }
 
 #[test]
+#[ignore = "needs RabbitMQ: run scripts/test"]
 fn the_test_broker_listens_on_loopback_only() {
     let pid_file = workspace_root().join(".broker/course-test/pid");
     let pid =
@@ -307,6 +314,7 @@ fn the_test_broker_listens_on_loopback_only() {
 }
 
 #[test]
+#[ignore = "needs RabbitMQ: run scripts/test"]
 fn the_default_guest_user_may_log_in_over_loopback_only() {
     let output = Command::new(workspace_root().join("scripts/broker"))
         .args(["eval", "application:get_env(rabbit, loopback_users)."])

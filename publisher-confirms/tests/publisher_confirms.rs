@@ -19,6 +19,7 @@ fn without_millis(line: &str) -> (String, u64) {
 }
 
 #[test]
+#[ignore = "needs RabbitMQ: run scripts/test"]
 fn each_strategy_prints_its_line_as_the_official_java_program_does() {
     let vhost = Vhost::new("confirms-lines");
     let output = vhost.run(PROGRAM, &["2500"]);
@@ -43,6 +44,7 @@ fn each_strategy_prints_its_line_as_the_official_java_program_does() {
 }
 
 #[test]
+#[ignore = "needs RabbitMQ: run scripts/test"]
 fn a_nack_names_the_refused_messages_and_exits_1() {
     // A policy that caps every server-named queue at 10 messages and refuses (nacks) the rest.
     let vhost = Vhost::new("confirms-nack");
@@ -104,6 +106,7 @@ fn the_default_is_50000_messages_as_in_the_official_program() {
 }
 
 #[test]
+#[ignore = "needs RabbitMQ: run scripts/test"]
 fn in_a_memory_alarm_it_fails_within_its_bounds_and_claims_nothing_published() {
     // The broker blocks the publishing connection and stops reading it: no confirm comes,
     // and amiquip alone would then wait forever to close.

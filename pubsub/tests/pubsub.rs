@@ -9,6 +9,7 @@ const EMIT_LOG: &str = env!("CARGO_BIN_EXE_emit_log");
 const RECEIVE_LOGS: &str = env!("CARGO_BIN_EXE_receive_logs");
 
 #[test]
+#[ignore = "needs RabbitMQ: run scripts/test"]
 fn every_running_receiver_gets_every_message() {
     let vhost = Vhost::new("fanout");
     let receivers: Vec<_> = (0..3).map(|_| vhost.consumer(RECEIVE_LOGS, &[])).collect();
@@ -37,6 +38,7 @@ fn every_running_receiver_gets_every_message() {
 }
 
 #[test]
+#[ignore = "needs RabbitMQ: run scripts/test"]
 fn a_message_emitted_with_no_receiver_is_gone() {
     let vhost = Vhost::new("fanout-nobody");
     assert_eq!(
@@ -52,6 +54,7 @@ fn a_message_emitted_with_no_receiver_is_gone() {
 }
 
 #[test]
+#[ignore = "needs RabbitMQ: run scripts/test"]
 fn a_receivers_server_named_queue_disappears_when_it_exits() {
     let vhost = Vhost::new("exclusive-queue");
     let receiver = vhost.consumer(RECEIVE_LOGS, &[]);
@@ -68,6 +71,7 @@ fn a_receivers_server_named_queue_disappears_when_it_exits() {
 }
 
 #[test]
+#[ignore = "needs RabbitMQ: run scripts/test"]
 fn a_message_that_is_not_utf8_is_printed_lossily() {
     let vhost = Vhost::new("fanout-bytes");
     let receiver = vhost.consumer(RECEIVE_LOGS, &[]);
@@ -78,6 +82,7 @@ fn a_message_that_is_not_utf8_is_printed_lossily() {
 }
 
 #[test]
+#[ignore = "needs RabbitMQ: run scripts/test"]
 fn the_original_python_emit_log_reaches_our_receivers() {
     let vhost = Vhost::new("python-fanout");
     let receiver = vhost.consumer(RECEIVE_LOGS, &[]);

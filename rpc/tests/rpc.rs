@@ -75,6 +75,7 @@ fn play_the_server(channel: &amiquip::Channel) -> amiquip::Consumer<'_> {
 }
 
 #[test]
+#[ignore = "needs RabbitMQ: run scripts/test"]
 fn a_client_gets_fib_of_its_number_from_the_server() {
     let vhost = Vhost::new("rpc-call");
     let server = server(&vhost);
@@ -114,6 +115,7 @@ fn a_client_gets_fib_of_its_number_from_the_server() {
 }
 
 #[test]
+#[ignore = "needs RabbitMQ: run scripts/test"]
 fn rpc_queue_is_a_durable_quorum_queue_as_in_the_official_tutorial() {
     let vhost = Vhost::new("rpc-queue-type");
     let _server = server(&vhost);
@@ -139,6 +141,7 @@ fn rpc_queue_is_a_durable_quorum_queue_as_in_the_official_tutorial() {
 }
 
 #[test]
+#[ignore = "needs RabbitMQ: run scripts/test"]
 fn two_servers_share_the_requests_one_at_a_time() {
     let vhost = Vhost::new("rpc-two-servers");
     let (s1, s2) = (server(&vhost), server(&vhost));
@@ -158,6 +161,7 @@ fn two_servers_share_the_requests_one_at_a_time() {
 }
 
 #[test]
+#[ignore = "needs RabbitMQ: run scripts/test"]
 fn a_client_with_no_rpc_queue_is_told_at_once() {
     let vhost = Vhost::new("rpc-no-queue");
     let started = Instant::now();
@@ -177,6 +181,7 @@ fn a_client_with_no_rpc_queue_is_told_at_once() {
 }
 
 #[test]
+#[ignore = "needs RabbitMQ: run scripts/test"]
 fn a_client_whose_server_is_gone_gives_up_after_rpc_timeout_seconds() {
     let vhost = Vhost::new("rpc-timeout");
     server(&vhost).interrupt(); // rpc_queue exists, and nobody consumes it
@@ -211,6 +216,7 @@ fn the_default_timeout_is_30_seconds_as_the_help_says() {
 }
 
 #[test]
+#[ignore = "needs RabbitMQ: run scripts/test"]
 fn bad_requests_get_an_error_answer_are_acked_and_never_kill_the_server() {
     let vhost = Vhost::new("rpc-bad-requests");
     let server = server(&vhost);
@@ -282,6 +288,7 @@ fn bad_requests_get_an_error_answer_are_acked_and_never_kill_the_server() {
 }
 
 #[test]
+#[ignore = "needs RabbitMQ: run scripts/test"]
 fn our_client_prints_the_servers_error_and_exits_1() {
     let vhost = Vhost::new("rpc-too-large");
     let _server = server(&vhost);
@@ -295,6 +302,7 @@ fn our_client_prints_the_servers_error_and_exits_1() {
 }
 
 #[test]
+#[ignore = "needs RabbitMQ: run scripts/test"]
 fn an_answer_with_another_correlation_id_is_ignored() {
     // The test plays the server: it answers each request twice, first with a wrong id.
     let vhost = Vhost::new("rpc-correlation");
@@ -324,6 +332,7 @@ fn an_answer_with_another_correlation_id_is_ignored() {
 }
 
 #[test]
+#[ignore = "needs RabbitMQ: run scripts/test"]
 fn each_call_has_a_fresh_correlation_id() {
     let vhost = Vhost::new("rpc-fresh-ids");
     let session = common::connect_to(&vhost.address()).unwrap();
@@ -384,6 +393,7 @@ fn the_clients_arguments_are_checked_before_connecting() {
 }
 
 #[test]
+#[ignore = "needs RabbitMQ: run scripts/test"]
 fn ctrl_c_ends_a_waiting_client_with_130_and_a_server_with_0() {
     let vhost = Vhost::new("rpc-ctrl-c");
     server(&vhost).interrupt(); // rpc_queue exists, nobody answers
@@ -409,6 +419,7 @@ fn ctrl_c_ends_a_waiting_client_with_130_and_a_server_with_0() {
 }
 
 #[test]
+#[ignore = "needs RabbitMQ: run scripts/test"]
 fn the_official_python_client_gets_its_answer_from_our_server() {
     let vhost = Vhost::new("rpc-python-client");
     let server = server(&vhost);
@@ -423,6 +434,7 @@ fn the_official_python_client_gets_its_answer_from_our_server() {
 }
 
 #[test]
+#[ignore = "needs RabbitMQ: run scripts/test"]
 fn our_client_gets_its_answer_from_the_official_python_server() {
     let vhost = Vhost::new("rpc-python-server");
     let python = Running::spawn(vhost.python_command("rpc_server", &[]));
@@ -434,6 +446,7 @@ fn our_client_gets_its_answer_from_the_official_python_server() {
 }
 
 #[test]
+#[ignore = "needs RabbitMQ: run scripts/test"]
 fn the_official_python_client_fails_on_an_error_answer() {
     // What the guide says: the official client turns every answer into an int.
     let vhost = Vhost::new("rpc-python-error");
@@ -446,6 +459,7 @@ fn the_official_python_client_fails_on_an_error_answer() {
 }
 
 #[test]
+#[ignore = "needs RabbitMQ: run scripts/test"]
 fn in_a_memory_alarm_the_client_fails_within_its_bounds_and_the_server_goes_on() {
     // The broker blocks a connection that publishes during an alarm, and stops reading it:
     // the request is never confirmed, and amiquip alone would wait forever to close.

@@ -69,6 +69,7 @@ fn broker(env: &[(&str, String)], args: &[&str]) -> Output {
 }
 
 #[test]
+#[ignore = "needs RabbitMQ: run scripts/test"]
 fn with_rabbitmq_on_path_as_homebrew_installs_it_and_no_gnu_timeout_or_ss_the_scripts_run_a_node_and_the_demo(
 ) {
     broker_ports(); // outside scripts/test, say how to run this
@@ -261,6 +262,7 @@ fn installing_rabbitmq_without_systemd_touches_no_service() {
 }
 
 #[test]
+#[ignore = "needs RabbitMQ: run scripts/test"]
 fn a_rabbitmq_that_was_installed_before_is_never_stopped_or_disabled() {
     // The real machine's RabbitMQ is installed: install has nothing to do, and touches nothing.
     let scratch = Scratch::new("installed");

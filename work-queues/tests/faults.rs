@@ -100,6 +100,7 @@ fn assert_nothing_lost(vhost: &Vhost, tasks: &[String], done: &HashMap<String, u
 }
 
 #[test]
+#[ignore = "needs RabbitMQ: run scripts/test"]
 fn a_thousand_tasks_all_get_done_while_workers_are_killed_at_random() {
     let vhost = Vhost::new("chaos-kill");
     let tasks = queue_tasks(&vhost, 1000, 1);
@@ -118,6 +119,7 @@ fn a_thousand_tasks_all_get_done_while_workers_are_killed_at_random() {
 }
 
 #[test]
+#[ignore = "needs RabbitMQ: run scripts/test"]
 fn a_thousand_tasks_all_get_done_while_workers_are_interrupted_at_random() {
     let vhost = Vhost::new("chaos-int");
     let tasks = queue_tasks(&vhost, 1000, 1);
@@ -136,6 +138,7 @@ fn a_thousand_tasks_all_get_done_while_workers_are_interrupted_at_random() {
 }
 
 #[test]
+#[ignore = "needs RabbitMQ: run scripts/test"]
 fn a_thousand_confirmed_tasks_are_all_done_after_a_broker_restart() {
     let node = PrivateNode::start("restart", 5692);
     let vhost = node.vhost();
@@ -184,6 +187,7 @@ fn assert_ends_with_one_clear_line(worker: Running, expected: &str, within: Dura
 }
 
 #[test]
+#[ignore = "needs RabbitMQ: run scripts/test"]
 fn a_consumer_whose_broker_stops_says_so_and_exits_1() {
     let node = PrivateNode::start("lost-stop", 5693);
     let worker = consumer_on(&node, "");
@@ -196,6 +200,7 @@ fn a_consumer_whose_broker_stops_says_so_and_exits_1() {
 }
 
 #[test]
+#[ignore = "needs RabbitMQ: run scripts/test"]
 fn a_consumer_whose_broker_dies_says_so_and_exits_1() {
     let node = PrivateNode::start("lost-kill", 5694);
     let worker = consumer_on(&node, "");
@@ -208,6 +213,7 @@ fn a_consumer_whose_broker_dies_says_so_and_exits_1() {
 }
 
 #[test]
+#[ignore = "needs RabbitMQ: run scripts/test"]
 fn a_consumer_whose_broker_freezes_notices_by_missed_heartbeats() {
     let node = PrivateNode::start("lost-frozen", 5695);
     // heartbeat=1: the broker is declared lost after two silent seconds (10 s by default).
@@ -236,6 +242,7 @@ fn a_consumer_whose_broker_freezes_notices_by_missed_heartbeats() {
 }
 
 #[test]
+#[ignore = "needs RabbitMQ: run scripts/test"]
 fn a_producer_started_while_the_broker_is_down_fails_fast() {
     let node = PrivateNode::start("down", 5696);
     node.stop();

@@ -25,6 +25,7 @@ fn received(worker: &Running) -> Vec<String> {
 }
 
 #[test]
+#[ignore = "needs RabbitMQ: run scripts/test"]
 fn the_courses_five_tasks_go_to_two_workers_in_turn() {
     // The course's scenario: both workers running, five tasks sent one after another. With 0.3 s
     // per dot each worker is still busy when the next-but-one task comes, so the order is
@@ -69,6 +70,7 @@ fn the_courses_five_tasks_go_to_two_workers_in_turn() {
 }
 
 #[test]
+#[ignore = "needs RabbitMQ: run scripts/test"]
 fn two_workers_share_equal_tasks_half_each_in_alternation() {
     let vhost = Vhost::new("equal-tasks");
     let workers = [vhost.worker(WORKER, "0.01"), vhost.worker(WORKER, "0.01")];
@@ -90,6 +92,7 @@ fn two_workers_share_equal_tasks_half_each_in_alternation() {
 }
 
 #[test]
+#[ignore = "needs RabbitMQ: run scripts/test"]
 fn a_busy_worker_gets_no_new_task_until_it_acks_fair_dispatch() {
     let vhost = Vhost::new("fair-dispatch");
     let workers = [vhost.worker(WORKER, "0.1"), vhost.worker(WORKER, "0.1")];
@@ -132,6 +135,7 @@ fn a_busy_worker_gets_no_new_task_until_it_acks_fair_dispatch() {
 }
 
 #[test]
+#[ignore = "needs RabbitMQ: run scripts/test"]
 fn a_task_of_a_worker_killed_mid_task_goes_to_another_worker() {
     let vhost = Vhost::new("redelivery");
     let first = vhost.worker(WORKER, "1");
@@ -161,6 +165,7 @@ fn a_task_of_a_worker_killed_mid_task_goes_to_another_worker() {
 }
 
 #[test]
+#[ignore = "needs RabbitMQ: run scripts/test"]
 fn ctrl_c_mid_task_exits_0_at_once_and_leaves_the_task_to_another_worker() {
     let vhost = Vhost::new("interrupted-task");
     let first = vhost.worker(WORKER, "1");
@@ -184,6 +189,7 @@ fn ctrl_c_mid_task_exits_0_at_once_and_leaves_the_task_to_another_worker() {
 }
 
 #[test]
+#[ignore = "needs RabbitMQ: run scripts/test"]
 fn tasks_a_worker_holds_show_as_messages_unacknowledged() {
     let vhost = Vhost::new("unacked");
     for n in 1..=3 {
@@ -208,6 +214,7 @@ fn tasks_a_worker_holds_show_as_messages_unacknowledged() {
 }
 
 #[test]
+#[ignore = "needs RabbitMQ: run scripts/test"]
 fn new_task_reports_a_task_the_broker_refuses_and_fails() {
     let vhost = Vhost::new("nack");
     // A policy that makes the broker refuse (nack) every publish to task_queue.
@@ -230,6 +237,7 @@ fn new_task_reports_a_task_the_broker_refuses_and_fails() {
 }
 
 #[test]
+#[ignore = "needs RabbitMQ: run scripts/test"]
 fn new_task_joins_its_words_or_sends_hello_world() {
     let vhost = Vhost::new("new-task-args");
     assert_eq!(
@@ -248,6 +256,7 @@ fn new_task_joins_its_words_or_sends_hello_world() {
 }
 
 #[test]
+#[ignore = "needs RabbitMQ: run scripts/test"]
 fn a_task_queue_declared_otherwise_is_a_clear_precondition_error() {
     let vhost = Vhost::new("task-queue-not-durable");
     let session = common::connect_to(&vhost.address()).unwrap();
@@ -303,6 +312,7 @@ fn a_bad_seconds_per_dot_is_refused_before_connecting() {
 }
 
 #[test]
+#[ignore = "needs RabbitMQ: run scripts/test"]
 fn durable_tasks_survive_a_broker_restart_and_are_then_all_done() {
     let node = PrivateNode::start("durability", 5691);
     let vhost = node.vhost();
@@ -338,6 +348,7 @@ fn durable_tasks_survive_a_broker_restart_and_are_then_all_done() {
 }
 
 #[test]
+#[ignore = "needs RabbitMQ: run scripts/test"]
 fn the_original_python_new_task_feeds_our_worker_and_declares_task_queue_alike() {
     let vhost = Vhost::new("python-tasks");
     new_task(&vhost, "Rust first.");
