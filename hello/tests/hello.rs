@@ -347,7 +347,6 @@ fn a_broker_that_denies_transient_queues_is_explained_with_both_ways_out() {
     }
     let node = harness::PrivateNode::start_with_config(
         "no-transient",
-        5690,
         "deprecated_features.permit.transient_nonexcl_queues = false",
     );
     let vhost = node.vhost();

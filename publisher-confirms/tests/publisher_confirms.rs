@@ -110,7 +110,7 @@ fn the_default_is_50000_messages_as_in_the_official_program() {
 fn in_a_memory_alarm_it_fails_within_its_bounds_and_claims_nothing_published() {
     // The broker blocks the publishing connection and stops reading it: no confirm comes,
     // and amiquip alone would then wait forever to close.
-    let node = PrivateNode::start("confirms-alarm", 5698);
+    let node = PrivateNode::start("confirms-alarm");
     node.broker(&["set_vm_memory_high_watermark", "0.00001"]);
     let started = Instant::now();
     // Running::wait gives up (and fails the test) after 20 s: a hang cannot pass.

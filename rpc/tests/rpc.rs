@@ -463,7 +463,7 @@ fn the_official_python_client_fails_on_an_error_answer() {
 fn in_a_memory_alarm_the_client_fails_within_its_bounds_and_the_server_goes_on() {
     // The broker blocks a connection that publishes during an alarm, and stops reading it:
     // the request is never confirmed, and amiquip alone would wait forever to close.
-    let node = PrivateNode::start("rpc-alarm", 5697);
+    let node = PrivateNode::start("rpc-alarm");
     let vhost = node.vhost();
     let server = server(&vhost);
     node.broker(&["set_vm_memory_high_watermark", "0.00001"]);

@@ -5,7 +5,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails loudly on what it did not expect
 
-use harness::{broker_ports, text, workspace_root};
+use harness::{broker_ports, free_ports, text, workspace_root};
 use std::os::unix::fs::{symlink, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -97,7 +97,7 @@ fn with_rabbitmq_on_path_as_homebrew_installs_it_and_no_gnu_timeout_or_ss_the_sc
         cargo.display(),
         system.display()
     );
-    let port = 5699;
+    let port = free_ports();
     let env = [
         ("PATH", path),
         (

@@ -140,7 +140,7 @@ fn a_thousand_tasks_all_get_done_while_workers_are_interrupted_at_random() {
 #[test]
 #[ignore = "needs RabbitMQ: run scripts/test"]
 fn a_thousand_confirmed_tasks_are_all_done_after_a_broker_restart() {
-    let node = PrivateNode::start("restart", 5692);
+    let node = PrivateNode::start("restart");
     let vhost = node.vhost();
     let tasks = queue_tasks(&vhost, 1000, 0);
     node.restart();
@@ -189,7 +189,7 @@ fn assert_ends_with_one_clear_line(worker: Running, expected: &str, within: Dura
 #[test]
 #[ignore = "needs RabbitMQ: run scripts/test"]
 fn a_consumer_whose_broker_stops_says_so_and_exits_1() {
-    let node = PrivateNode::start("lost-stop", 5693);
+    let node = PrivateNode::start("lost-stop");
     let worker = consumer_on(&node, "");
     node.stop();
     assert_ends_with_one_clear_line(
@@ -202,7 +202,7 @@ fn a_consumer_whose_broker_stops_says_so_and_exits_1() {
 #[test]
 #[ignore = "needs RabbitMQ: run scripts/test"]
 fn a_consumer_whose_broker_dies_says_so_and_exits_1() {
-    let node = PrivateNode::start("lost-kill", 5694);
+    let node = PrivateNode::start("lost-kill");
     let worker = consumer_on(&node, "");
     node.signal("KILL");
     assert_ends_with_one_clear_line(
@@ -215,7 +215,7 @@ fn a_consumer_whose_broker_dies_says_so_and_exits_1() {
 #[test]
 #[ignore = "needs RabbitMQ: run scripts/test"]
 fn a_consumer_whose_broker_freezes_notices_by_missed_heartbeats() {
-    let node = PrivateNode::start("lost-frozen", 5695);
+    let node = PrivateNode::start("lost-frozen");
     // heartbeat=1: the broker is declared lost after two silent seconds (10 s by default).
     let worker = consumer_on(&node, "?heartbeat=1");
     node.signal("STOP");
@@ -244,13 +244,15 @@ fn a_consumer_whose_broker_freezes_notices_by_missed_heartbeats() {
 #[test]
 #[ignore = "needs RabbitMQ: run scripts/test"]
 fn a_producer_started_while_the_broker_is_down_fails_fast() {
-    let node = PrivateNode::start("down", 5696);
+    let node = PrivateNode::start("down");
     node.stop();
     let started = Instant::now();
     let output = node.vhost().run(env!("CARGO_BIN_EXE_new_task"), &["lost?"]);
     assert!(started.elapsed() < Duration::from_secs(2));
     assert_eq!(output.status.code(), Some(1));
-    assert!(text(&output)
-        .1
-        .starts_with("error: cannot reach the broker at 127.0.0.1:5696: connection refused"));
+    let expected = format!(
+        "error: cannot reach the broker at 127.0.0.1:{}: connection refused",
+        node.port
+    );
+    assert!(text(&output).1.starts_with(&expected), "{output:?}");
 }

@@ -10,6 +10,7 @@ fn the_chapter_guide_runs_as_written() {
     harness::run_guide(
         "work-queues/README.md",
         &programs,
-        &[("WORKER_SECONDS_PER_DOT", "0.3")],
+        // The long task's 10 dots leave `scripts/broker queues` 6 s to see it unacked.
+        &[("WORKER_SECONDS_PER_DOT", "0.6")],
     );
 }

@@ -96,8 +96,9 @@ fn two_workers_share_equal_tasks_half_each_in_alternation() {
 fn a_busy_worker_gets_no_new_task_until_it_acks_fair_dispatch() {
     let vhost = Vhost::new("fair-dispatch");
     let workers = [vhost.worker(WORKER, "0.1"), vhost.worker(WORKER, "0.1")];
-    // 30 dots: three seconds of work for whoever takes it.
-    let long = format!("First message{}", ".".repeat(30));
+    // 100 dots: ten seconds of work for whoever takes it, far more than the other worker needs
+    // for the four short tasks even on a loaded machine. The test ends before it does.
+    let long = format!("First message{}", ".".repeat(100));
     new_task(&vhost, &long);
     let busy = eventually("a worker to take the long task", || {
         workers
@@ -314,7 +315,7 @@ fn a_bad_seconds_per_dot_is_refused_before_connecting() {
 #[test]
 #[ignore = "needs RabbitMQ: run scripts/test"]
 fn durable_tasks_survive_a_broker_restart_and_are_then_all_done() {
-    let node = PrivateNode::start("durability", 5691);
+    let node = PrivateNode::start("durability");
     let vhost = node.vhost();
     let tasks: Vec<String> = (1..=5).map(|n| format!("Task {n}.")).collect();
     for task in &tasks {

@@ -341,6 +341,23 @@ impl Drop for Vhost {
     }
 }
 
+/// A port `p` for a private node such that `p` (AMQP), `p + 10000` (management) and `p + 20000`
+/// (Erlang distribution) are free, and that no other node of this process was given.
+pub fn free_ports() -> u16 {
+    static GIVEN: Mutex<Vec<u16>> = Mutex::new(Vec::new());
+    let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
+    // Below the ephemeral range (32768 and up), where the system hands out client ports.
+    let start = 20000 + (std::process::id() % 400) as u16 * 10;
+    for port in (start..25000).chain(20000..start) {
+        let free = |p: u16| std::net::TcpListener::bind(("127.0.0.1", p)).is_ok();
+        if !given.contains(&port) && free(port) && free(port + 10000) && free(port + 20000) {
+            given.push(port);
+            return port;
+        }
+    }
+    panic!("no free ports for a private node between 20000 and 25000");
+}
+
 /// A RabbitMQ node of a test's own, for tests that restart the broker: restarting the shared
 /// test node would disturb the tests running beside them. Stopped and wiped when dropped.
 pub struct PrivateNode {
@@ -351,14 +368,15 @@ pub struct PrivateNode {
 }
 
 impl PrivateNode {
-    /// Starts a fresh node `<name>@localhost` on `port` (state in `.broker/<name>`).
-    pub fn start(name: &str, port: u16) -> PrivateNode {
-        Self::start_with_config(name, port, "")
+    /// Starts a fresh node `<name>@localhost` on free ports (state in `.broker/<name>`).
+    pub fn start(name: &str) -> PrivateNode {
+        Self::start_with_config(name, "")
     }
 
     /// As [`start`](Self::start), with more lines for the node's `rabbitmq.conf`.
-    pub fn start_with_config(name: &str, port: u16, config: &str) -> PrivateNode {
+    pub fn start_with_config(name: &str, config: &str) -> PrivateNode {
         broker_ports(); // fail early, with the hint, outside scripts/test
+        let port = free_ports();
         let node = PrivateNode {
             port,
             name: name.to_string(),
@@ -368,6 +386,8 @@ impl PrivateNode {
                 ("BROKER_HTTP_PORT".into(), (port + 10000).to_string()),
                 ("BROKER_DIST_PORT".into(), (port + 20000).to_string()),
                 ("BROKER_CONF".into(), config.to_string()),
+                // No TLS listener: scripts/test's BROKER_TLS_PORT is the shared node's.
+                ("BROKER_TLS_PORT".into(), String::new()),
             ],
         };
         node.broker(&["reset"]);

@@ -80,7 +80,7 @@ fn wait_for_alarm(vhost: &Vhost, field: &str, on: bool) {
 #[test]
 #[ignore = "needs RabbitMQ: run scripts/test"]
 fn in_a_memory_and_in_a_disk_alarm_every_producer_fails_clearly_and_a_consumer_keeps_consuming() {
-    let node = PrivateNode::start("alarms", 5689);
+    let node = PrivateNode::start("alarms");
     let vhost = node.vhost();
     // Messages wait in hello before the alarm; a consumer started during it still gets them.
     for _ in 0..3 {
