@@ -1,8 +1,10 @@
-//! Ctrl+C (SIGINT) and SIGTERM: a consumer stops waiting, closes its connection and exits 0.
+//! Ctrl+C (SIGINT), SIGTERM and SIGHUP: a consumer stops waiting, closes its connection and exits 0.
 
 use crossbeam_channel::{Receiver, Sender};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+use signal_hook::iterator::Signals;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Mutex, OnceLock};
+use std::sync::OnceLock;
 
 /// Closed (never sent on) when a signal arrives: every receiver wakes at once.
 static STOP: OnceLock<Receiver<()>> = OnceLock::new();
@@ -10,26 +12,29 @@ static STOP: OnceLock<Receiver<()>> = OnceLock::new();
 static WAITING: AtomicBool = AtomicBool::new(false);
 
 /// Installs the handler (once). Before the program starts waiting, a signal ends it at once,
-/// with status 130 as if unhandled (a producer interrupted has not done its job).
+/// with the shell's status for it, 128 + its number (a producer interrupted has not done its job).
 pub(crate) fn install() {
     STOP.get_or_init(|| {
         let (sender, receiver) = crossbeam_channel::bounded::<()>(0);
-        let sender: Mutex<Option<Sender<()>>> = Mutex::new(Some(sender));
-        let installed = ctrlc::set_handler(move || {
-            if WAITING.load(Ordering::SeqCst) {
-                // Dropping the only sender disconnects the channel: the waiting loop wakes.
-                if let Ok(mut sender) = sender.lock() {
-                    sender.take();
-                }
-            } else {
-                // Not waiting: the program is still connecting or publishing, and stopping it
-                // now leaves its job undone. Say so, with the shell's status for Ctrl+C.
-                eprintln!("Interrupted before the program finished");
-                std::process::exit(130);
+        match Signals::new([SIGINT, SIGTERM, SIGHUP]) {
+            Ok(mut signals) => {
+                std::thread::spawn(move || {
+                    let mut sender: Option<Sender<()>> = Some(sender);
+                    for signal in signals.forever() {
+                        if WAITING.load(Ordering::SeqCst) {
+                            // Dropping the only sender disconnects the channel: the waiting
+                            // loop wakes.
+                            sender.take();
+                        } else {
+                            // Not waiting: the program is still connecting or publishing, and
+                            // stopping it now leaves its job undone. Say so.
+                            eprintln!("Interrupted before the program finished");
+                            std::process::exit(128 + signal);
+                        }
+                    }
+                });
             }
-        });
-        if let Err(e) = installed {
-            log::warn!("cannot handle Ctrl+C: {e}");
+            Err(e) => log::warn!("cannot handle Ctrl+C: {e}"),
         }
         receiver
     });

@@ -366,3 +366,29 @@ fn a_broker_that_denies_transient_queues_is_explained_with_both_ways_out() {
         assert!(started.elapsed() < Duration::from_secs(10));
     }
 }
+
+#[test]
+fn a_signal_before_send_is_done_ends_it_with_the_shells_status_143_for_sigterm_130_for_ctrl_c() {
+    // A broker that never answers the declare keeps send busy (connected, not yet sent).
+    let broker = harness::FakeBroker::start(harness::Misbehaviour::NoAnswers);
+    for (signal, status) in [("TERM", 143), ("INT", 130), ("HUP", 129)] {
+        let asked = broker.requests();
+        let mut command = std::process::Command::new(SEND);
+        command.env(
+            "AMQP_URL",
+            format!("amqp://guest:guest@127.0.0.1:{}/%2f", broker.port),
+        );
+        let send = harness::Running::spawn(command);
+        eventually("send to ask the broker for its queue", || {
+            (broker.requests() > asked).then_some(())
+        });
+        send.signal(signal);
+        let (code, lines) = send.wait();
+        assert_eq!(code.code(), Some(status), "SIG{signal}: {lines:?}");
+        assert_eq!(
+            lines,
+            ["Interrupted before the program finished"],
+            "SIG{signal}"
+        );
+    }
+}

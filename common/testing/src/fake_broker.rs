@@ -4,7 +4,7 @@
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -57,6 +57,7 @@ pub struct FakeBroker {
     /// Its port.
     pub port: u16,
     stop: Arc<AtomicBool>,
+    requests: Arc<AtomicUsize>,
 }
 
 impl FakeBroker {
@@ -66,6 +67,8 @@ impl FakeBroker {
         let port = listener.local_addr().unwrap().port();
         let stop = Arc::new(AtomicBool::new(false));
         let stopped = Arc::clone(&stop);
+        let requests = Arc::new(AtomicUsize::new(0));
+        let counted = Arc::clone(&requests);
         listener.set_nonblocking(true).unwrap();
         std::thread::spawn(move || {
             let mut connections = 0;
@@ -80,16 +83,27 @@ impl FakeBroker {
                             other => other,
                         };
                         let stopped = Arc::clone(&stopped);
+                        let counted = Arc::clone(&counted);
                         std::thread::spawn(move || {
                             let _ = socket.set_nonblocking(false);
-                            let _ = Peer::new(socket, misbehaviour, stopped).serve();
+                            let _ = Peer::new(socket, misbehaviour, stopped, counted).serve();
                         });
                     }
                     Err(_) => std::thread::sleep(Duration::from_millis(10)),
                 }
             }
         });
-        FakeBroker { port, stop }
+        FakeBroker {
+            port,
+            stop,
+            requests,
+        }
+    }
+
+    /// How many requests (declare, bind, qos...) after a channel open it has received, on all
+    /// its connections: a program has connected and asked for something.
+    pub fn requests(&self) -> usize {
+        self.requests.load(Ordering::SeqCst)
     }
 }
 
@@ -106,6 +120,7 @@ struct Peer {
     socket: TcpStream,
     misbehaviour: Misbehaviour,
     stop: Arc<AtomicBool>,
+    requests: Arc<AtomicUsize>,
     /// Publishes seen since Confirm.Select (the next delivery tag to ack), if confirms are on.
     confirms: Option<u64>,
     channel_open: bool,
@@ -117,11 +132,17 @@ struct Peer {
 type Io<T> = std::io::Result<T>;
 
 impl Peer {
-    fn new(socket: TcpStream, misbehaviour: Misbehaviour, stop: Arc<AtomicBool>) -> Peer {
+    fn new(
+        socket: TcpStream,
+        misbehaviour: Misbehaviour,
+        stop: Arc<AtomicBool>,
+        requests: Arc<AtomicUsize>,
+    ) -> Peer {
         Peer {
             socket,
             misbehaviour,
             stop,
+            requests,
             confirms: None,
             channel_open: false,
             consumers: 0,
@@ -258,6 +279,7 @@ impl Peer {
     /// The misbehaviours that act at the first request once the channel is open; true if one did.
     fn misbehave_at_request(&mut self, channel: u16) -> Io<bool> {
         use Misbehaviour as M;
+        self.requests.fetch_add(1, Ordering::SeqCst);
         match self.misbehaviour {
             M::NoAnswers => self.heartbeats_forever().map(|_| true),
             M::CloseWithControlCharacters => {
