@@ -392,3 +392,18 @@ fn a_signal_before_send_is_done_ends_it_with_the_shells_status_143_for_sigterm_1
         );
     }
 }
+
+#[test]
+#[ignore = "needs RabbitMQ: run scripts/test"]
+fn an_empty_message_and_a_one_mebibyte_message_arrive_whole() {
+    let vhost = Vhost::new("sizes");
+    let receive = vhost.spawn(RECEIVE, &[]);
+    receive.wait_for(WAITING);
+    vhost.publish("", "hello", b"");
+    let big = "x".repeat(1 << 20);
+    vhost.publish("", "hello", big.as_bytes());
+    receive.wait_for(" [x] Received ");
+    let lines = receive.wait_for_lines(1, |l| l.len() > 1 << 20);
+    assert_eq!(lines[0], format!(" [x] Received {big}"));
+    receive.interrupt();
+}

@@ -289,3 +289,37 @@ fn a_rabbitmq_that_was_installed_before_is_never_stopped_or_disabled() {
     let calls = std::fs::read_to_string(&log).unwrap_or_default();
     assert!(!calls.contains("systemctl"), "{calls}");
 }
+
+#[test]
+#[ignore = "needs RabbitMQ: run scripts/test"]
+fn the_test_broker_listens_on_loopback_only() {
+    let pid_file = workspace_root().join(".broker/course-test/pid");
+    let pid =
+        std::fs::read_to_string(&pid_file).expect("the test node's pid file: run scripts/test");
+    let sockets = Command::new("ss").args(["-ltnpH"]).output().unwrap();
+    let sockets = String::from_utf8_lossy(&sockets.stdout).into_owned();
+    let ours: Vec<&str> = sockets
+        .lines()
+        .filter(|l| l.contains(&format!("pid={},", pid.trim())) || l.contains("\"epmd\""))
+        .map(|l| l.split_whitespace().nth(3).unwrap())
+        .collect();
+    // AMQP, TLS, management, Erlang distribution, and epmd.
+    assert!(ours.len() >= 5, "{sockets}");
+    for address in &ours {
+        assert!(
+            address.starts_with("127.0.0.1:") || address.starts_with("[::1]:"),
+            "{address} is not loopback: {ours:?}"
+        );
+    }
+}
+
+#[test]
+#[ignore = "needs RabbitMQ: run scripts/test"]
+fn the_default_guest_user_may_log_in_over_loopback_only() {
+    let output = Command::new(workspace_root().join("scripts/broker"))
+        .args(["eval", "application:get_env(rabbit, loopback_users)."])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{:?}", text(&output));
+    assert_eq!(text(&output).0.trim(), "{ok,[<<\"guest\">>]}");
+}

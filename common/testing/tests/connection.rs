@@ -1,15 +1,21 @@
-//! Safe to point at a real broker: TLS with verification, odd and hostile input, credentials
-//! that never show, and a course broker that listens on loopback only. Against the test broker
-//! (run with scripts/test), with the real `send` and `receive`.
+//! Connecting as `common` does, through chapter 1's `send` and `receive` against the test broker:
+//! TLS with verification, credentials that never show (a password full of URL-special
+//! characters, an unknown user, a malformed URL). Run with scripts/test.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails loudly on what it did not expect
 
-use harness::{text, workspace_root, Vhost};
+use harness::{program, text, Vhost};
 use std::process::Command;
 
-const SEND: &str = env!("CARGO_BIN_EXE_send");
-const RECEIVE: &str = env!("CARGO_BIN_EXE_receive");
 const WAITING: &str = " [*] Waiting for messages. To exit press CTRL+C";
+
+fn send() -> String {
+    program("send")
+}
+
+fn receive() -> String {
+    program("receive")
+}
 
 fn tls_port() -> u16 {
     std::env::var("COURSE_TEST_TLS_PORT")
@@ -45,7 +51,7 @@ fn hello_works_over_tls_with_the_brokers_ca() {
         encode(&vhost.name),
         encode(&ca_file())
     );
-    let mut command = vhost.command(RECEIVE, &[]);
+    let mut command = vhost.command(&receive(), &[]);
     command.env("AMQP_URL", &url);
     let receive = harness::Running::spawn(command);
     receive.wait_for(WAITING);
@@ -53,7 +59,7 @@ fn hello_works_over_tls_with_the_brokers_ca() {
     // The CA may come from RABBITMQ_CACERTFILE too.
     let url = format!("amqps://localhost:{}/{}", tls_port(), encode(&vhost.name));
     let output = vhost
-        .command(SEND, &[])
+        .command(&send(), &[])
         .env("AMQP_URL", &url)
         .env("RABBITMQ_CACERTFILE", ca_file())
         .output()
@@ -69,7 +75,7 @@ fn a_server_certificate_from_an_untrusted_ca_is_refused() {
     let vhost = Vhost::new("tls-untrusted");
     let url = format!("amqps://localhost:{}/{}", tls_port(), encode(&vhost.name));
     let output = vhost
-        .command(SEND, &[])
+        .command(&send(), &[])
         .env("AMQP_URL", &url)
         .output()
         .unwrap();
@@ -91,7 +97,7 @@ fn plain_amqp_to_the_tls_port_and_tls_to_the_plain_port_fail_clearly() {
     let vhost = Vhost::new("tls-mismatch");
     let plain_to_tls = format!("amqp://localhost:{}/{}", tls_port(), encode(&vhost.name));
     let output = vhost
-        .command(SEND, &[])
+        .command(&send(), &[])
         .env("AMQP_URL", &plain_to_tls)
         .output()
         .unwrap();
@@ -110,7 +116,7 @@ fn plain_amqp_to_the_tls_port_and_tls_to_the_plain_port_fail_clearly() {
         encode(&ca_file())
     );
     let output = vhost
-        .command(SEND, &[])
+        .command(&send(), &[])
         .env("AMQP_URL", &tls_to_plain)
         .output()
         .unwrap();
@@ -140,7 +146,7 @@ fn a_password_full_of_url_special_characters_works_raw_and_percent_encoded_and_n
     );
 
     let raw = vhost
-        .command(SEND, &[])
+        .command(&send(), &[])
         .env("RABBITMQ_USER", &user)
         .env("RABBITMQ_PASSWORD", password)
         .env("RUST_LOG", "trace")
@@ -153,7 +159,7 @@ fn a_password_full_of_url_special_characters_works_raw_and_percent_encoded_and_n
         encode(&vhost.name)
     );
     let encoded = vhost
-        .command(SEND, &[])
+        .command(&send(), &[])
         .env("AMQP_URL", &url)
         .env("RUST_LOG", "trace")
         .output()
@@ -182,7 +188,7 @@ fn a_password_full_of_url_special_characters_works_raw_and_percent_encoded_and_n
 fn a_user_that_does_not_exist_is_refused_clearly() {
     let vhost = Vhost::new("no-such-user");
     let output = vhost
-        .command(SEND, &[])
+        .command(&send(), &[])
         .env("RABBITMQ_USER", "nobody-here")
         .env("RABBITMQ_PASSWORD", "whatever-it-is")
         .output()
@@ -219,7 +225,7 @@ fn a_malformed_amqp_url_is_one_clear_line_without_the_password() {
         ("amqp://guest:hun/ter2@localhost/", "single path segment"),
     ] {
         // Checked before connecting: RABBITMQ_PORT=1 would fail otherwise.
-        let output = Command::new(SEND).env("AMQP_URL", url).output().unwrap();
+        let output = Command::new(send()).env("AMQP_URL", url).output().unwrap();
         let (stdout, stderr) = text(&output);
         assert_eq!(output.status.code(), Some(1), "{url}");
         assert_eq!(stdout, "");
@@ -234,92 +240,4 @@ fn a_malformed_amqp_url_is_one_clear_line_without_the_password() {
             "{url}: {stderr}"
         );
     }
-}
-
-#[test]
-#[ignore = "needs RabbitMQ: run scripts/test"]
-fn an_empty_message_and_a_one_mebibyte_message_arrive_whole() {
-    let vhost = Vhost::new("sizes");
-    let receive = vhost.spawn(RECEIVE, &[]);
-    receive.wait_for(WAITING);
-    vhost.publish("", "hello", b"");
-    let big = "x".repeat(1 << 20);
-    vhost.publish("", "hello", big.as_bytes());
-    receive.wait_for(" [x] Received ");
-    let lines = receive.wait_for_lines(1, |l| l.len() > 1 << 20);
-    assert_eq!(lines[0], format!(" [x] Received {big}"));
-    receive.interrupt();
-}
-
-#[test]
-fn no_credential_literal_is_in_the_repository() {
-    // The original course's password, assembled so that this file does not hold it either.
-    let original = ["V2", "SG@", "xdr"].concat();
-    let pika_credentials = ["Plain", "Credentials("].concat();
-    let files = Command::new("git")
-        .arg("ls-files")
-        .current_dir(workspace_root())
-        .output()
-        .unwrap();
-    assert!(files.status.success());
-    let mut checked = 0;
-    for file in String::from_utf8(files.stdout).unwrap().lines() {
-        let Ok(content) = std::fs::read_to_string(workspace_root().join(file)) else {
-            continue;
-        };
-        checked += 1;
-        assert!(
-            !content.contains(&original),
-            "{file} holds the course's password"
-        );
-        assert!(
-            !content.contains(&pika_credentials),
-            "{file} builds credentials in code"
-        );
-        if file.ends_with(".rs") && file.contains("/src/") && !file.contains("/testing/") {
-            for line in content
-                .lines()
-                .filter(|l| !l.trim_start().starts_with("//"))
-            {
-                let literal_password =
-                    line.contains("password: \"") || line.contains("password = \"");
-                assert!(!literal_password, "{file}: a password literal: {line}");
-            }
-        }
-    }
-    assert!(checked > 20, "only {checked} files checked");
-}
-
-#[test]
-#[ignore = "needs RabbitMQ: run scripts/test"]
-fn the_test_broker_listens_on_loopback_only() {
-    let pid_file = workspace_root().join(".broker/course-test/pid");
-    let pid =
-        std::fs::read_to_string(&pid_file).expect("the test node's pid file: run scripts/test");
-    let sockets = Command::new("ss").args(["-ltnpH"]).output().unwrap();
-    let sockets = String::from_utf8_lossy(&sockets.stdout).into_owned();
-    let ours: Vec<&str> = sockets
-        .lines()
-        .filter(|l| l.contains(&format!("pid={},", pid.trim())) || l.contains("\"epmd\""))
-        .map(|l| l.split_whitespace().nth(3).unwrap())
-        .collect();
-    // AMQP, TLS, management, Erlang distribution, and epmd.
-    assert!(ours.len() >= 5, "{sockets}");
-    for address in &ours {
-        assert!(
-            address.starts_with("127.0.0.1:") || address.starts_with("[::1]:"),
-            "{address} is not loopback: {ours:?}"
-        );
-    }
-}
-
-#[test]
-#[ignore = "needs RabbitMQ: run scripts/test"]
-fn the_default_guest_user_may_log_in_over_loopback_only() {
-    let output = Command::new(workspace_root().join("scripts/broker"))
-        .args(["eval", "application:get_env(rabbit, loopback_users)."])
-        .output()
-        .unwrap();
-    assert!(output.status.success(), "{:?}", text(&output));
-    assert_eq!(text(&output).0.trim(), "{ok,[<<\"guest\">>]}");
 }
