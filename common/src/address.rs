@@ -53,11 +53,36 @@ impl BrokerAddress {
         Self::from_lookup(|name| std::env::var(name).ok())
     }
 
-    /// Like [`from_env`](Self::from_env), reading variables through `lookup` (for tests).
+    /// Every broker that `AMQP_URL` lists, separated by commas (the nodes of a cluster, as
+    /// Spring's `addresses` and PerfTest's `--uris` take them), in order; otherwise the one
+    /// address of [`from_env`](Self::from_env).
+    pub fn all_from_env() -> anyhow::Result<Vec<Self>> {
+        Self::all_from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Like [`all_from_env`](Self::all_from_env), reading variables through `lookup`.
+    pub fn all_from_lookup(lookup: impl Fn(&str) -> Option<String>) -> anyhow::Result<Vec<Self>> {
+        let urls = lookup("AMQP_URL").unwrap_or_default();
+        if !urls.contains(',') {
+            return Ok(vec![Self::from_lookup(lookup)?]);
+        }
+        urls.split(',')
+            .map(|url| {
+                let url = url.trim().to_string();
+                Self::from_lookup(|name| match name {
+                    "AMQP_URL" => Some(url.clone()),
+                    other => lookup(other),
+                })
+            })
+            .collect()
+    }
+
+    /// Like [`from_env`](Self::from_env), reading variables through `lookup` (for tests). With
+    /// several URIs in `AMQP_URL`, the first.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> anyhow::Result<Self> {
         let get = |name: &str| lookup(name).filter(|value| !value.is_empty());
         let mut address = match get("AMQP_URL") {
-            Some(url) => Self::parse_url(&url)?,
+            Some(url) => Self::parse_url(url.split(',').next().unwrap_or_default().trim())?,
             None => {
                 let port = match get("RABBITMQ_PORT") {
                     None => 5672,
@@ -287,6 +312,39 @@ mod tests {
 
     fn message(result: anyhow::Result<BrokerAddress>) -> String {
         crate::report::describe(&result.unwrap_err())
+    }
+
+    #[test]
+    fn several_uris_separated_by_commas_are_the_nodes_of_a_cluster_in_order() {
+        let lookup = |name: &str| match name {
+            "AMQP_URL" => {
+                Some("amqp://localhost:5681/cluster, amqp://u:p%2Cw@localhost:5682/cluster".into())
+            }
+            _ => None,
+        };
+        let all = BrokerAddress::all_from_lookup(lookup).unwrap();
+        let parts: Vec<_> = all
+            .iter()
+            .map(|a| (a.port, a.user.as_str(), a.password(), a.vhost.as_str()))
+            .collect();
+        assert_eq!(
+            parts,
+            [
+                (5681, "guest", "guest", "cluster"),
+                (5682, "u", "p,w", "cluster")
+            ]
+        );
+        assert_eq!(
+            BrokerAddress::from_lookup(lookup).unwrap().port,
+            5681,
+            "the first"
+        );
+        let one = BrokerAddress::all_from_lookup(|_| None).unwrap();
+        assert_eq!(
+            one.len(),
+            1,
+            "without AMQP_URL: the one address of RABBITMQ_*"
+        );
     }
 
     #[test]

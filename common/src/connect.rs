@@ -66,6 +66,42 @@ impl Session {
         Ok(())
     }
 
+    /// What to report when a publish got no confirm within `waited`: closing tells whether the
+    /// connection was lost (and why), which is then the error. A broker that is alive but
+    /// cannot store the message says nothing, and it may not answer our close either (a
+    /// cluster that lost the majority of its nodes): then it is "not confirmed".
+    pub fn unconfirmed(mut self, what: &str, waited: Duration) -> anyhow::Error {
+        let not_confirmed = || {
+            anyhow::Error::new(
+                Failure::new(format!(
+                    "the broker did not confirm {what} within {} s: it may not have stored it",
+                    waited.as_secs()
+                ))
+                .hint(
+                    "is the broker overloaded, or a cluster without the majority of its nodes? \
+                     scripts/broker status (scripts/broker cluster status)",
+                ),
+            )
+        };
+        let Some(open) = self.open.take() else {
+            return not_confirmed();
+        };
+        match close_within(open, CLOSE_TIMEOUT) {
+            Some((Err(e), _)) | Some((Ok(()), Err(e))) => report::explain(&e).into(),
+            // No answer to our close either: unless the broker blocked us (an alarm), it is the
+            // same silence.
+            None => {
+                let silence = self.close_timed_out();
+                if silence.to_string().contains("blocked") {
+                    silence.into()
+                } else {
+                    not_confirmed()
+                }
+            }
+            Some((Ok(()), Ok(()))) => not_confirmed(),
+        }
+    }
+
     /// Waits for the broker's confirm of a publish, `within` at most: `Ok(None)` if none came
     /// (closing then says why: a lost connection, say). If the broker blocks this connection
     /// first (a memory or disk alarm), it stops reading what we send and will not confirm until
@@ -143,8 +179,41 @@ fn close_within(open: Open, limit: Duration) -> Option<(amiquip::Result<()>, ami
 
 /// Connects to the broker named by the environment (see [`BrokerAddress::from_env`]) and opens
 /// a channel. Every failure comes back as one line that says what to do.
+///
+/// With several URIs in `AMQP_URL` (separated by commas: a cluster's nodes), it connects to the
+/// first that answers, and reports every failure only when none does.
 pub fn connect() -> anyhow::Result<Session> {
-    connect_to(&BrokerAddress::from_env()?)
+    let addresses = BrokerAddress::all_from_env()?;
+    let [first, others @ ..] = addresses.as_slice() else {
+        unreachable!("AMQP_URL gives one address at least");
+    };
+    if others.is_empty() {
+        return connect_to(first);
+    }
+    let mut failures = Vec::new();
+    for address in &addresses {
+        match connect_to(address) {
+            Ok(session) => return Ok(session),
+            Err(error) => {
+                let line = report::describe(&error);
+                report::clear_connection_failure();
+                let reason = line
+                    .split(" (hint: ")
+                    .next()
+                    .unwrap_or_default()
+                    .to_string();
+                log::debug!("{}: {reason}", address.host_port());
+                failures.push(reason);
+            }
+        }
+    }
+    Err(Failure::new(format!(
+        "none of the {} brokers in AMQP_URL answers: {}",
+        addresses.len(),
+        failures.join("; ")
+    ))
+    .hint("is the cluster running? scripts/broker cluster status")
+    .into())
 }
 
 /// Connects to `address` and opens a channel.
@@ -190,7 +259,13 @@ pub fn connect_to(address: &BrokerAddress) -> anyhow::Result<Session> {
         let guarded = guard::Guarded::new(stream, address.heartbeat, Arc::clone(&watch));
         Connection::insecure_open_stream(guarded, options, ConnectionTuning::default())
     };
-    let mut connection = opened.map_err(|e| explain_open_error(address, &e, &watch))?;
+    let mut connection = opened.map_err(|e| {
+        let failure = explain_open_error(address, &e, &watch);
+        // This attempt is over: its guard's verdict is in `failure`, and must not stand for the
+        // next attempt (another broker of AMQP_URL).
+        report::clear_connection_failure();
+        failure
+    })?;
     let blocked = connection
         .listen_for_connection_blocked()
         .map_err(|e| report::explain(&e))?;

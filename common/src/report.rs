@@ -107,6 +107,13 @@ pub(crate) fn set_connection_failure(reason: &str) {
     }
 }
 
+/// Forgets the guard's verdict on a connection that failed to open (its error says it).
+pub(crate) fn clear_connection_failure() {
+    if let Ok(mut failure) = CONNECTION_FAILURE.lock() {
+        failure.take();
+    }
+}
+
 /// Replaces every remembered secret in `text` with `***`.
 pub(crate) fn redact(text: &str) -> String {
     let mut text = text.to_string();

@@ -48,12 +48,10 @@ fn main() -> ExitCode {
         channel.basic_publish("", publish)?;
 
         // Wait for the broker's word on this one message before we say it is sent.
-        let Some(confirm) = connection.confirm(&confirms, Duration::from_secs(30))? else {
-            // No word: closing tells whether the connection was lost (and why).
-            connection.close()?;
-            anyhow::bail!(common::Failure::new(
-                "the broker did not confirm the task within 30 s"
-            ));
+        let wait = Duration::from_secs(30);
+        let Some(confirm) = connection.confirm(&confirms, wait)? else {
+            // No word: the connection may be lost, or the broker unable to store the task.
+            return Err(connection.unconfirmed("the task", wait));
         };
         if returns.try_recv().is_ok() {
             anyhow::bail!(common::Failure::new(
@@ -65,7 +63,7 @@ fn main() -> ExitCode {
             anyhow::bail!(common::Failure::new(
                 "the broker refused the task (nack): it was not stored"
             )
-            .hint("the broker may be out of disk or memory; scripts/broker status"));
+            .hint("the broker may be out of disk or memory, or a cluster without the majority of its nodes; scripts/broker status (scripts/broker cluster status)"));
         }
         println!(" [x] Sent {message}");
 
