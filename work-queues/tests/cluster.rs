@@ -1,0 +1,182 @@
+//! Beyond one machine: chapter 2's programs, unchanged, on a three-node cluster whose vhost makes
+//! `task_queue` a quorum queue. A node's death loses nothing; a cluster that lost its quorum
+//! refuses new tasks clearly. Counts are printed (run with `-- --nocapture` to see them).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails loudly on what it did not expect
+
+use harness::{is_ready, queue_tasks, Cluster, Running};
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+const NEW_TASK: &str = env!("CARGO_BIN_EXE_new_task");
+const WORKER: &str = env!("CARGO_BIN_EXE_worker");
+
+/// A worker whose `AMQP_URL` lists node `first` first, then the others.
+fn worker(cluster: &Cluster, first: u16) -> Running {
+    let mut command = cluster.command(WORKER, &[], &cluster.url(first));
+    command.env("WORKER_SECONDS_PER_DOT", "0.002");
+    let worker = Running::spawn(command);
+    worker.wait_for_lines(1, is_ready);
+    worker
+}
+
+/// How many times each task was done, over all workers' lines, and how many deliveries there
+/// were in all (` [x] Received t`, then ` [x] Done` once it is done).
+fn tally(outputs: &[Vec<String>]) -> (HashMap<String, usize>, usize) {
+    let (mut done, mut received) = (HashMap::new(), 0);
+    for lines in outputs {
+        let mut current = None;
+        for line in lines {
+            if let Some(task) = line.strip_prefix(" [x] Received ") {
+                received += 1;
+                current = Some(task.to_string());
+            } else if line == " [x] Done" {
+                if let Some(task) = current.take() {
+                    *done.entry(task).or_insert(0) += 1;
+                }
+            }
+        }
+    }
+    (done, received)
+}
+
+/// Waits up to `limit` for `check`; panics with `what` after.
+fn within<T>(limit: Duration, what: &str, mut check: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(value) = check() {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "{what}: not within {limit:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+#[ignore = "needs RabbitMQ: run scripts/test"]
+fn a_thousand_confirmed_tasks_are_all_done_when_the_leaders_node_is_killed_mid_run() {
+    let cluster = Cluster::start();
+    // Declared through node 1 (as new_task declares it: durable, nothing more), so that the
+    // quorum queue's leader is there.
+    let tasks: Vec<String> = (0..1000).map(|n| format!("task-{n:04}.")).collect();
+    queue_tasks(&cluster.address(1), &tasks, 100);
+    let queue = cluster.rabbitmqctl(
+        2,
+        &["list_queues", "-p", "cluster", "name", "type", "leader"],
+    );
+    assert!(
+        queue.contains("task_queue\tquorum\tcluster-test1@localhost"),
+        "{queue}"
+    );
+
+    // A worker on each node.
+    let mut workers = vec![
+        worker(&cluster, 1),
+        worker(&cluster, 2),
+        worker(&cluster, 3),
+    ];
+    // The lines of workers that ended count too.
+    let mut ended: Vec<Vec<String>> = Vec::new();
+    let done_so_far = |workers: &[Running], ended: &[Vec<String>]| {
+        let mut outputs: Vec<Vec<String>> = workers.iter().map(Running::lines).collect();
+        outputs.extend_from_slice(ended);
+        tally(&outputs).0.len()
+    };
+    within(Duration::from_secs(60), "300 tasks done", || {
+        (done_so_far(&workers, &ended) >= 300).then_some(())
+    });
+    let at_kill = done_so_far(&workers, &ended);
+    let killed = Instant::now();
+    cluster.kill(1);
+
+    // The worker on node 1 loses its connection: one line, exit 1. Its unacked task goes back
+    // to the queue. Started again, as a supervisor would, it takes the next node that answers.
+    let (status, lines) = workers.remove(0).wait();
+    assert_eq!(status.code(), Some(1), "{lines:?}");
+    assert!(
+        lines.last().is_some_and(|l| l.starts_with("error: ")),
+        "{lines:?}"
+    );
+    ended.push(lines);
+    // The two other workers may each finish a task they already had: work goes on for real
+    // once more than those are done, through the new leader.
+    let failover = within(
+        Duration::from_secs(30),
+        "work to go on after the kill",
+        || (done_so_far(&workers, &ended) > at_kill + 2).then(|| killed.elapsed()),
+    );
+    workers.push(worker(&cluster, 1));
+    cluster.restart(1);
+
+    within(Duration::from_secs(120), "all 1,000 tasks done", || {
+        (done_so_far(&workers, &ended) == tasks.len()).then_some(())
+    });
+    let mut outputs: Vec<Vec<String>> = workers.into_iter().map(Running::interrupt).collect();
+    outputs.extend(ended);
+    let (done, received) = tally(&outputs);
+    let lost = tasks.iter().filter(|t| !done.contains_key(*t)).count();
+    let redelivered = received - done.len();
+    eprintln!(
+        "cluster: {} confirmed tasks, the leader's node SIGKILLed after {at_kill} were done; \
+         a new leader served tasks {:.1} s later; {} done, {lost} lost, {redelivered} delivered again",
+        tasks.len(),
+        failover.as_secs_f64(),
+        done.len()
+    );
+    assert_eq!(lost, 0);
+    let queue = cluster.rabbitmqctl(2, &["list_queues", "-p", "cluster", "name", "messages"]);
+    assert!(queue.contains("task_queue\t0"), "{queue}");
+}
+
+#[test]
+#[ignore = "needs RabbitMQ: run scripts/test"]
+fn with_two_of_three_nodes_down_new_task_fails_clearly_and_no_confirmed_task_is_lost() {
+    let cluster = Cluster::start();
+    let tasks: Vec<String> = (0..10).map(|n| format!("kept-{n}.")).collect();
+    queue_tasks(&cluster.address(1), &tasks, 10);
+    cluster.kill(2);
+    cluster.kill(3);
+
+    // Node 1 answers, but the queue has no quorum: the broker refuses (nacks) the task.
+    let started = Instant::now();
+    let output = cluster
+        .command(NEW_TASK, &["One more."], &cluster.url(1))
+        .output()
+        .unwrap();
+    let took = started.elapsed();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    eprintln!(
+        "cluster, 2 of 3 nodes down: new_task exit {:?} in {} ms: {}",
+        output.status.code(),
+        took.as_millis(),
+        stderr.trim_end()
+    );
+    assert_eq!(output.status.code(), Some(1), "{stdout}{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.starts_with("error: the broker did not confirm the task")
+            || stderr.starts_with("error: the broker refused the task (nack)"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("cluster"),
+        "a hint at the cluster: {stderr}"
+    );
+    assert!(!stdout.contains("Sent"), "{stdout}");
+    assert!(took < Duration::from_secs(40), "{took:?}");
+
+    // Once the nodes are back, every task confirmed before is there.
+    cluster.restart(2);
+    cluster.restart(3);
+    let worker = worker(&cluster, 2);
+    let lines = worker.wait_for_lines(tasks.len(), |l| l.starts_with(" [x] Received kept-"));
+    worker.interrupt();
+    let mut got: Vec<&str> = lines
+        .iter()
+        .filter_map(|l| l.strip_prefix(" [x] Received "))
+        .collect();
+    got.sort_unstable();
+    got.dedup();
+    assert_eq!(got.len(), tasks.len(), "{lines:?}");
+}
