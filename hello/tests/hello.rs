@@ -407,3 +407,54 @@ fn an_empty_message_and_a_one_mebibyte_message_arrive_whole() {
     assert_eq!(lines[0], format!(" [x] Received {big}"));
     receive.interrupt();
 }
+
+/// A loopback port where nothing listens: bound, its number learned, closed.
+fn closed_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[test]
+fn with_several_brokers_in_amqp_url_and_none_answering_every_failure_is_on_one_line() {
+    let (one, two) = (closed_port(), closed_port());
+    let output = std::process::Command::new(SEND)
+        .env(
+            "AMQP_URL",
+            format!("amqp://127.0.0.1:{one}/%2f,amqp://127.0.0.1:{two}/%2f"),
+        )
+        .output()
+        .unwrap();
+    let (stdout, stderr) = text(&output);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert_eq!(stdout, "");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.starts_with("error: none of the 2 brokers in AMQP_URL answers: ")
+            && stderr.contains(&format!("127.0.0.1:{one}: connection refused"))
+            && stderr.contains(&format!("127.0.0.1:{two}: connection refused")),
+        "{stderr}"
+    );
+}
+
+#[test]
+#[ignore = "needs RabbitMQ: run scripts/test"]
+fn with_several_brokers_in_amqp_url_the_first_that_answers_is_used() {
+    let vhost = Vhost::new("several-urls");
+    let url = format!(
+        "amqp://127.0.0.1:{}/%2f,amqp://127.0.0.1:{}/{}",
+        closed_port(),
+        vhost.port,
+        vhost.encoded()
+    );
+    let receive = vhost.consumer(RECEIVE, &[]);
+    let output = vhost
+        .command(SEND, &[])
+        .env("AMQP_URL", url)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{:?}", text(&output));
+    receive.wait_for(" [x] Received Hello World!");
+}
