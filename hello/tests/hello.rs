@@ -104,12 +104,7 @@ fn sigterm_ends_receive_cleanly_too() {
 fn with_no_broker_send_and_receive_say_so_in_one_line_and_fail() {
     let vhost = Vhost::new("no-broker");
     for program in [SEND, RECEIVE] {
-        // A port where nothing listens: bind one, learn its number, close it.
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = closed_port();
         let output = vhost
             .command(program, &[])
             .env("RABBITMQ_PORT", port.to_string())

@@ -432,26 +432,34 @@ impl PrivateNode {
     /// Runs `scripts/broker ARGS` for this node (e.g. a rabbitmqctl command such as
     /// `set_vm_memory_high_watermark`), asserting it succeeded.
     pub fn broker(&self, args: &[&str]) {
-        let output = Command::new(workspace_root().join("scripts/broker"))
-            .args(args)
-            .envs(self.env.clone())
-            .output()
-            .unwrap();
-        assert!(
-            output.status.success(),
-            "scripts/broker {args:?}: {:?}",
-            text(&output)
-        );
+        broker_succeeds(&self.env, args);
     }
 }
 
 impl Drop for PrivateNode {
     fn drop(&mut self) {
-        let _ = Command::new(workspace_root().join("scripts/broker"))
-            .arg("reset")
-            .envs(self.env.clone())
-            .output();
+        scripts_broker(&self.env, &["reset"]);
     }
+}
+
+/// Runs `scripts/broker ARGS` with `env` added to the environment.
+fn scripts_broker(env: &[(String, String)], args: &[&str]) -> Output {
+    Command::new(workspace_root().join("scripts/broker"))
+        .args(args)
+        .envs(env.iter().cloned())
+        .output()
+        .unwrap()
+}
+
+/// Runs `scripts/broker ARGS`, asserting it succeeded; returns its stdout.
+fn broker_succeeds(env: &[(String, String)], args: &[&str]) -> String {
+    let output = scripts_broker(env, args);
+    assert!(
+        output.status.success(),
+        "scripts/broker {args:?}: {:?}",
+        text(&output)
+    );
+    text(&output).0
 }
 
 /// A program running in the background; its stdout and stderr lines are collected as they come.
@@ -779,38 +787,30 @@ impl Cluster {
 
     /// `rabbitmqctl ARGS` on node `n`: its output.
     pub fn rabbitmqctl(&self, n: u16, args: &[&str]) -> String {
-        let output = Command::new(workspace_root().join("scripts/broker"))
-            .arg("rabbitmqctl")
-            .args(args)
-            .env("BROKER_NODE", format!("cluster-test{n}@localhost"))
-            .env("BROKER_PORT", (self.port + n - 1).to_string())
-            .env("BROKER_TLS_PORT", "")
-            .output()
-            .unwrap();
-        text(&output).0
+        let node = [
+            ("BROKER_NODE".into(), format!("cluster-test{n}@localhost")),
+            ("BROKER_PORT".into(), (self.port + n - 1).to_string()),
+            ("BROKER_TLS_PORT".into(), String::new()),
+        ];
+        let args: Vec<&str> = ["rabbitmqctl"]
+            .into_iter()
+            .chain(args.iter().copied())
+            .collect();
+        text(&scripts_broker(&node, &args)).0
     }
 
     fn broker(&self, args: &[&str]) {
-        let output = Command::new(workspace_root().join("scripts/broker"))
-            .arg("cluster")
-            .args(args)
-            .envs(self.env.clone())
-            .output()
-            .unwrap();
-        assert!(
-            output.status.success(),
-            "scripts/broker cluster {args:?}: {:?}",
-            text(&output)
-        );
+        let args: Vec<&str> = ["cluster"]
+            .into_iter()
+            .chain(args.iter().copied())
+            .collect();
+        broker_succeeds(&self.env, &args);
     }
 }
 
 impl Drop for Cluster {
     fn drop(&mut self) {
-        let _ = Command::new(workspace_root().join("scripts/broker"))
-            .args(["cluster", "reset"])
-            .envs(self.env.clone())
-            .output();
+        scripts_broker(&self.env, &["cluster", "reset"]);
     }
 }
 
