@@ -120,10 +120,10 @@ fn rpc_queue_is_a_durable_quorum_queue_as_in_the_official_tutorial() {
     let vhost = Vhost::new("rpc-queue-type");
     let _server = server(&vhost);
     let queue = vhost
-        .http_get(&format!("/api/queues/{}/rpc_queue", vhost.encoded()))
+        .api(&format!("/api/queues/{}/rpc_queue", vhost.encoded()))
         .expect("rpc_queue exists");
-    assert!(queue.contains(r#""type":"quorum""#), "{queue}");
-    assert!(queue.contains(r#""durable":true"#), "{queue}");
+    assert_eq!(queue["type"], "quorum", "{queue}");
+    assert_eq!(queue["durable"], true, "{queue}");
     // Declared as the official programs declare it: theirs is accepted beside ours.
     let session = common::connect_to(&vhost.address()).unwrap();
     session

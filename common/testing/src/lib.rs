@@ -10,7 +10,7 @@ mod guide;
 pub use fake_broker::{FakeBroker, Misbehaviour};
 pub use guide::run_guide;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Read};
 use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
@@ -51,12 +51,10 @@ pub fn broker_version() -> (u32, u32) {
         broker_env: Vec::new(),
     };
     let overview = vhost
-        .http_get("/api/overview")
+        .api("/api/overview")
         .expect("the management API's overview");
-    let version = overview
-        .split("\"rabbitmq_version\":\"")
-        .nth(1)
-        .and_then(|rest| rest.split('"').next())
+    let version = overview["rabbitmq_version"]
+        .as_str()
         .expect("rabbitmq_version in the overview");
     let mut parts = version.split('.').map(|p| p.parse().unwrap_or(0));
     (parts.next().unwrap_or(0), parts.next().unwrap_or(0))
@@ -239,13 +237,13 @@ impl Vhost {
     /// A queue's `(messages_ready, messages_unacknowledged)`, as the management API sees it
     /// (its figures lag the broker by up to a few seconds: poll with [`eventually`]).
     pub fn queue_counts(&self, queue: &str) -> Option<(u64, u64)> {
-        let body = self.http_get(&format!(
+        let queue = self.api(&format!(
             "/api/queues/{}/{queue}?columns=messages_ready,messages_unacknowledged",
-            self.name
+            self.encoded()
         ))?;
         Some((
-            json_number(&body, "messages_ready")?,
-            json_number(&body, "messages_unacknowledged")?,
+            queue["messages_ready"].as_u64()?,
+            queue["messages_unacknowledged"].as_u64()?,
         ))
     }
 
@@ -277,13 +275,14 @@ impl Vhost {
 
     /// The names of this vhost's queues.
     pub fn queue_names(&self) -> Vec<String> {
-        let body = self
-            .http_get(&format!("/api/queues/{}?columns=name", self.name))
+        let queues = self
+            .api(&format!("/api/queues/{}?columns=name", self.encoded()))
             .unwrap_or_default();
-        body.split("\"name\":\"")
-            .skip(1)
-            .filter_map(|s| s.split('"').next())
-            .map(String::from)
+        queues
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|queue| Some(queue["name"].as_str()?.to_string()))
             .collect()
     }
 
@@ -292,42 +291,43 @@ impl Vhost {
         self.name.replace('%', "%25").replace('/', "%2F")
     }
 
-    /// GET on the management API: the body for 200, `None` otherwise.
-    pub fn http_get(&self, path: &str) -> Option<String> {
+    /// GET on the management API, its JSON answer for 200; `None` otherwise.
+    pub fn api(&self, path: &str) -> Option<serde_json::Value> {
         let (status, body) = self.http("GET", path, "");
-        (status == 200).then_some(body)
+        if status != 200 {
+            return None;
+        }
+        Some(serde_json::from_str(&body).unwrap_or_else(|e| panic!("GET {path}: {e}: {body}")))
     }
 
-    /// A request to the management API: the status and the body. Panics if a change fails.
+    /// A request to the management API, as the user guest: the status and the body. Panics if a
+    /// change (PUT, POST) fails.
     pub fn http(&self, method: &str, path: &str, body: &str) -> (u16, String) {
-        let mut stream = TcpStream::connect(("127.0.0.1", self.http_port)).unwrap_or_else(|e| {
-            panic!(
+        use base64::Engine;
+        let url = format!("http://127.0.0.1:{}{path}", self.http_port);
+        let login = base64::engine::general_purpose::STANDARD.encode("guest:guest");
+        let request = ureq::request(method, &url)
+            .timeout(PATIENCE)
+            .set("Authorization", &format!("Basic {login}"))
+            .set("Content-Type", "application/json");
+        let answer = if body.is_empty() && method != "PUT" {
+            request.call()
+        } else {
+            request.send_string(body)
+        };
+        let (status, body) = match answer {
+            Ok(answer) => (answer.status(), answer.into_string().unwrap_or_default()),
+            Err(ureq::Error::Status(status, answer)) => {
+                (status, answer.into_string().unwrap_or_default())
+            }
+            Err(e) => panic!(
                 "management API on 127.0.0.1:{}: {e}: {NO_BROKER}",
                 self.http_port
-            )
-        });
-        let auth = base64(b"guest:guest");
-        write!(
-            stream,
-            "{method} {path} HTTP/1.1\r\nHost: localhost\r\nAuthorization: Basic {auth}\r\n\
-             Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            body.len()
-        )
-        .unwrap();
-        let mut response = String::new();
-        stream.read_to_string(&mut response).unwrap();
-        let status = response
-            .split(' ')
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(0);
+            ),
+        };
         if method != "GET" && method != "DELETE" && !(200..300).contains(&status) {
-            panic!("{method} {path} answered {status}: {response}");
+            panic!("{method} {path} answered {status}: {body}");
         }
-        let body = response
-            .split_once("\r\n\r\n")
-            .map(|(_, b)| b.to_string())
-            .unwrap_or_default();
         (status, body)
     }
 }
@@ -672,33 +672,6 @@ pub fn text(output: &Output) -> (String, String) {
     )
 }
 
-fn json_number(body: &str, key: &str) -> Option<u64> {
-    let rest = &body[body.find(&format!("\"{key}\":"))? + key.len() + 3..];
-    rest.split(|c: char| !c.is_ascii_digit())
-        .next()?
-        .parse()
-        .ok()
-}
-
-fn base64(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for chunk in bytes.chunks(3) {
-        let n = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |n, (i, b)| n | (u32::from(*b) << (16 - 8 * i)));
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
 /// A three-node cluster of the test's own (`scripts/broker cluster` with the node names
 /// `cluster-test1..3`), on free ports, its vhost `cluster` making plain durable queues quorum
 /// queues. Reset when dropped. One at a time: the node names are fixed.
@@ -811,28 +784,5 @@ impl Cluster {
 impl Drop for Cluster {
     fn drop(&mut self) {
         scripts_broker(&self.env, &["cluster", "reset"]);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn base64_encodes_as_http_basic_auth_expects() {
-        assert_eq!(base64(b"guest:guest"), "Z3Vlc3Q6Z3Vlc3Q=");
-        assert_eq!(base64(b"ab"), "YWI=");
-        assert_eq!(base64(b"abc"), "YWJj");
-    }
-
-    #[test]
-    fn json_numbers_are_found_by_key() {
-        assert_eq!(
-            json_number(
-                r#"{"messages_ready":12,"messages_unacknowledged":3}"#,
-                "messages_unacknowledged"
-            ),
-            Some(3)
-        );
     }
 }

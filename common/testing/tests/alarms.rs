@@ -72,8 +72,9 @@ fn every_producer_fails_clearly(vhost: &Vhost, alarm: &str, reason: &str) {
 /// Waits until the node reports the alarm (`mem_alarm` or `disk_free_alarm`) as `on`.
 fn wait_for_alarm(vhost: &Vhost, field: &str, on: bool) {
     eventually(&format!("{field} {on}"), || {
-        let nodes = vhost.http_get("/api/nodes")?;
-        nodes.contains(&format!("\"{field}\":{on}")).then_some(())
+        let nodes = vhost.api("/api/nodes")?;
+        let node = nodes.as_array()?.first()?;
+        (node[field] == on).then_some(())
     });
 }
 
