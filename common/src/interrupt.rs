@@ -21,7 +21,7 @@ pub(crate) fn install() {
                 std::thread::spawn(move || {
                     let mut sender: Option<Sender<()>> = Some(sender);
                     for signal in signals.forever() {
-                        if WAITING.load(Ordering::SeqCst) {
+                        if waiting_soon() {
                             // Dropping the only sender disconnects the channel: the waiting
                             // loop wakes.
                             sender.take();
@@ -38,6 +38,19 @@ pub(crate) fn install() {
         }
         receiver
     });
+}
+
+/// Whether the program waits, or starts to within 0.2 s: a consumer prints its ready line
+/// just before it waits, and Ctrl+C pressed right after that line must end it cleanly too.
+fn waiting_soon() -> bool {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_millis(200);
+    while !WAITING.load(Ordering::SeqCst) {
+        if std::time::Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    true
 }
 
 /// The channel that disconnects on a signal; marks the program as waiting.
