@@ -4,8 +4,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails loudly on what it did not expect
 
-use harness::{is_ready, queue_tasks, Cluster, Running};
-use std::collections::HashMap;
+use harness::{eventually_within, is_ready, queue_tasks, tally, Cluster, Running};
 use std::time::{Duration, Instant};
 
 const NEW_TASK: &str = env!("CARGO_BIN_EXE_new_task");
@@ -18,38 +17,6 @@ fn worker(cluster: &Cluster, first: u16) -> Running {
     let worker = Running::spawn(command);
     worker.wait_for_lines(1, is_ready);
     worker
-}
-
-/// How many times each task was done, over all workers' lines, and how many deliveries there
-/// were in all (` [x] Received t`, then ` [x] Done` once it is done).
-fn tally(outputs: &[Vec<String>]) -> (HashMap<String, usize>, usize) {
-    let (mut done, mut received) = (HashMap::new(), 0);
-    for lines in outputs {
-        let mut current = None;
-        for line in lines {
-            if let Some(task) = line.strip_prefix(" [x] Received ") {
-                received += 1;
-                current = Some(task.to_string());
-            } else if line == " [x] Done" {
-                if let Some(task) = current.take() {
-                    *done.entry(task).or_insert(0) += 1;
-                }
-            }
-        }
-    }
-    (done, received)
-}
-
-/// Waits up to `limit` for `check`; panics with `what` after.
-fn within<T>(limit: Duration, what: &str, mut check: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(value) = check() {
-            return value;
-        }
-        assert!(Instant::now() < deadline, "{what}: not within {limit:?}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 #[test]
@@ -82,7 +49,7 @@ fn a_thousand_confirmed_tasks_are_all_done_when_the_leaders_node_is_killed_mid_r
         outputs.extend_from_slice(ended);
         tally(&outputs).0.len()
     };
-    within(Duration::from_secs(60), "300 tasks done", || {
+    eventually_within(Duration::from_secs(60), "300 tasks done", || {
         (done_so_far(&workers, &ended) >= 300).then_some(())
     });
     let at_kill = done_so_far(&workers, &ended);
@@ -99,7 +66,7 @@ fn a_thousand_confirmed_tasks_are_all_done_when_the_leaders_node_is_killed_mid_r
     );
     ended.push(lines);
     // How long the cluster takes to elect a new leader, as node 2 reports it.
-    let failover = within(Duration::from_secs(60), "a new leader", || {
+    let failover = eventually_within(Duration::from_secs(60), "a new leader", || {
         let queue = cluster.rabbitmqctl(2, &["list_queues", "-p", "cluster", "name", "leader"]);
         let leader = queue.lines().find_map(|l| l.strip_prefix("task_queue\t"))?;
         (!leader.is_empty() && leader != "cluster-test1@localhost").then(|| killed.elapsed())
@@ -107,7 +74,7 @@ fn a_thousand_confirmed_tasks_are_all_done_when_the_leaders_node_is_killed_mid_r
     workers.push(worker(&cluster, 1));
     cluster.restart(1);
 
-    within(Duration::from_secs(120), "all 1,000 tasks done", || {
+    eventually_within(Duration::from_secs(120), "all 1,000 tasks done", || {
         (done_so_far(&workers, &ended) == tasks.len()).then_some(())
     });
     let mut outputs: Vec<Vec<String>> = workers.into_iter().map(Running::interrupt).collect();

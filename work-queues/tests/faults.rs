@@ -4,7 +4,7 @@
 
 #![allow(clippy::unwrap_used)] // a test fails loudly on what it did not expect
 
-use harness::{text, PrivateNode, Running, Vhost};
+use harness::{tally, text, PrivateNode, Running, Vhost};
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
@@ -18,19 +18,6 @@ fn queue_tasks(vhost: &Vhost, count: usize, dots: usize) -> Vec<String> {
         .collect();
     harness::queue_tasks(&vhost.address(), &tasks, 1);
     tasks
-}
-
-/// Tasks a worker's lines show done (` [x] Received t` then ` [x] Done`), and all it received.
-fn tally(lines: &[String], done: &mut HashMap<String, usize>, received: &mut usize) {
-    let mut current: Option<&str> = None;
-    for line in lines {
-        if let Some(task) = line.strip_prefix(" [x] Received ") {
-            *received += 1;
-            current = Some(task);
-        } else if line == " [x] Done" {
-            *done.entry(current.take().unwrap().to_string()).or_default() += 1;
-        }
-    }
 }
 
 /// Runs three workers on `tasks` while a chaos loop stops a random one with `signal` every
@@ -47,14 +34,9 @@ fn chaos(
     let mut seed = 0x9e37_79b9_u32;
     let deadline = Instant::now() + Duration::from_secs(120);
     let all_done = |workers: &[Running], finished: &[Vec<String>]| {
-        let (mut done, mut received) = (HashMap::new(), 0);
-        for lines in finished
-            .iter()
-            .cloned()
-            .chain(workers.iter().map(Running::lines))
-        {
-            tally(&lines, &mut done, &mut received);
-        }
+        let mut outputs = finished.to_vec();
+        outputs.extend(workers.iter().map(Running::lines));
+        let (done, received) = tally(&outputs);
         (done.len() == tasks.len(), received, done)
     };
     loop {
@@ -148,8 +130,7 @@ fn a_thousand_confirmed_tasks_are_all_done_after_a_broker_restart() {
 
     let worker = vhost.worker(WORKER, "0");
     worker.wait_for_lines(1000, |l| l == " [x] Done");
-    let (mut done, mut received) = (HashMap::new(), 0);
-    tally(&worker.interrupt(), &mut done, &mut received);
+    let (done, received) = tally(&[worker.interrupt()]);
     assert_nothing_lost(&vhost, &tasks, &done);
     println!("restart: 1000 confirmed tasks, 1 restart, {received} delivered after it, 0 lost");
 }

@@ -607,17 +607,46 @@ pub fn is_ready(line: &str) -> bool {
 }
 
 /// Polls `check` until it returns `Some`, for at most [`PATIENCE`].
-pub fn eventually<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + PATIENCE;
+pub fn eventually<T>(what: &str, check: impl FnMut() -> Option<T>) -> T {
+    eventually_within(PATIENCE, what, check)
+}
+
+/// As [`eventually`], waiting `limit` at most (for what takes longer, as a cluster's recovery).
+pub fn eventually_within<T>(
+    limit: Duration,
+    what: &str,
+    mut check: impl FnMut() -> Option<T>,
+) -> T {
+    let deadline = Instant::now() + limit;
     loop {
         if let Some(value) = check() {
             return value;
         }
         if Instant::now() >= deadline {
-            panic!("waited {PATIENCE:?} for {what}");
+            panic!("waited {limit:?} for {what}");
         }
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+/// What workers' lines show: how many times each task was done (` [x] Received t`, then
+/// ` [x] Done`), and how many deliveries there were in all.
+pub fn tally(outputs: &[Vec<String>]) -> (std::collections::HashMap<String, usize>, usize) {
+    let (mut done, mut received) = (std::collections::HashMap::new(), 0);
+    for lines in outputs {
+        let mut current = None;
+        for line in lines {
+            if let Some(task) = line.strip_prefix(" [x] Received ") {
+                received += 1;
+                current = Some(task.to_string());
+            } else if line == " [x] Done" {
+                if let Some(task) = current.take() {
+                    *done.entry(task).or_insert(0) += 1;
+                }
+            }
+        }
+    }
+    (done, received)
 }
 
 /// The fast publisher of tasks, for tests and the benchmark: queues `tasks` as `new_task`
