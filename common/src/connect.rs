@@ -90,14 +90,10 @@ impl Session {
             Some((Err(e), _)) | Some((Ok(()), Err(e))) => report::explain(&e).into(),
             // No answer to our close either: unless the broker blocked us (an alarm), it is the
             // same silence.
-            None => {
-                let silence = self.close_timed_out();
-                if silence.to_string().contains("blocked") {
-                    silence.into()
-                } else {
-                    not_confirmed()
-                }
-            }
+            None => match self.blocked_reason() {
+                Some(reason) => blocked_while_closing(&reason).into(),
+                None => not_confirmed(),
+            },
             Some((Ok(()), Ok(()))) => not_confirmed(),
         }
     }
@@ -132,27 +128,36 @@ impl Session {
 
     /// Why the broker did not answer our close: it blocked this connection, or it says nothing.
     fn close_timed_out(&self) -> Failure {
-        let blocked = self
-            .blocked
-            .try_iter()
-            .fold(None, |_, notification| match notification {
-                ConnectionBlockedNotification::Blocked(reason) => Some(reason),
-                ConnectionBlockedNotification::Unblocked => None,
-            });
-        let seconds = CLOSE_TIMEOUT.as_secs();
-        match blocked {
-            Some(reason) => Failure::new(format!(
-                "the broker blocked this connection ({}) and stopped reading what it sends: \
-                 what was published last may never reach a queue (no answer to our close within {seconds} s)",
-                report::printable(&reason)
-            ))
-            .hint(ALARM_HINT),
+        match self.blocked_reason() {
+            Some(reason) => blocked_while_closing(&reason),
             None => Failure::new(format!(
-                "the broker did not answer our close within {seconds} s: what was published last may not have reached it"
+                "the broker did not answer our close within {} s: what was published last may not have reached it",
+                CLOSE_TIMEOUT.as_secs()
             ))
             .hint("is the broker overloaded or frozen? scripts/broker status"),
         }
     }
+
+    /// The reason the broker gave for blocking this connection, if it still blocks it.
+    fn blocked_reason(&self) -> Option<String> {
+        self.blocked
+            .try_iter()
+            .fold(None, |_, notification| match notification {
+                ConnectionBlockedNotification::Blocked(reason) => Some(reason),
+                ConnectionBlockedNotification::Unblocked => None,
+            })
+    }
+}
+
+/// A close that got no answer from a broker that blocked the connection (a resource alarm).
+fn blocked_while_closing(reason: &str) -> Failure {
+    Failure::new(format!(
+        "the broker blocked this connection ({}) and stopped reading what it sends: \
+         what was published last may never reach a queue (no answer to our close within {} s)",
+        report::printable(reason),
+        CLOSE_TIMEOUT.as_secs()
+    ))
+    .hint(ALARM_HINT)
 }
 
 impl Drop for Session {
