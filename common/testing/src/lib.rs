@@ -60,6 +60,26 @@ pub fn broker_version() -> (u32, u32) {
     (parts.next().unwrap_or(0), parts.next().unwrap_or(0))
 }
 
+/// A command for `program` (a path) with none of the environment's broker address or logging:
+/// the caller says where it connects.
+fn program_command(program: &str, args: &[&str]) -> Command {
+    let mut command = Command::new(program);
+    command.args(args);
+    for name in [
+        "AMQP_URL",
+        "RABBITMQ_HOST",
+        "RABBITMQ_PORT",
+        "RABBITMQ_USER",
+        "RABBITMQ_PASSWORD",
+        "RABBITMQ_VHOST",
+        "RABBITMQ_CACERTFILE",
+        "RUST_LOG",
+    ] {
+        command.env_remove(name);
+    }
+    command
+}
+
 /// The path of one of the course's programs, built in the workspace's `target/debug` (for tests
 /// that run programs of several chapters; `scripts/test` builds them all first).
 pub fn program(name: &str) -> String {
@@ -178,17 +198,7 @@ impl Vhost {
     /// A command for `program` (a path from `env!("CARGO_BIN_EXE_...")`) aimed at this vhost,
     /// with a clean environment for the broker's address.
     pub fn command(&self, program: &str, args: &[&str]) -> Command {
-        let mut command = Command::new(program);
-        command.args(args);
-        for name in [
-            "AMQP_URL",
-            "RABBITMQ_USER",
-            "RABBITMQ_PASSWORD",
-            "RABBITMQ_CACERTFILE",
-            "RUST_LOG",
-        ] {
-            command.env_remove(name);
-        }
+        let mut command = program_command(program, args);
         command.envs(self.env());
         command
     }
@@ -754,19 +764,7 @@ impl Cluster {
 
     /// A command for `program` (a path) pointed at the cluster through `url`.
     pub fn command(&self, program: &str, args: &[&str], url: &str) -> Command {
-        let mut command = Command::new(program);
-        command.args(args);
-        for name in [
-            "RABBITMQ_HOST",
-            "RABBITMQ_PORT",
-            "RABBITMQ_USER",
-            "RABBITMQ_PASSWORD",
-            "RABBITMQ_VHOST",
-            "RABBITMQ_CACERTFILE",
-            "RUST_LOG",
-        ] {
-            command.env_remove(name);
-        }
+        let mut command = program_command(program, args);
         command.env("AMQP_URL", url);
         command
     }
