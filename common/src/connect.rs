@@ -425,9 +425,9 @@ fn explain_open_error(
             address.connection_timeout.as_millis()
         ))
         .hint(if address.tls {
-            "is it a TLS port? (amqps:// needs the broker's TLS listener)"
+            "is it a TLS port? (amqps:// needs the broker's TLS listener)".to_string()
         } else {
-            "is it an AMQP port? RabbitMQ's AMQP port is 5672; 15672 is its management web UI; a TLS port needs amqps://"
+            format!("is it an AMQP port? {}; a TLS port needs amqps://", guard::PORTS)
         }),
         E::TlsHandshake { source } => {
             let failure = Failure::new(format!("the TLS handshake with {at} failed: {source}"));

@@ -32,6 +32,8 @@ pub(crate) const FRAME_MAX: u32 = 131_072;
 pub(crate) const BODY_MAX: u64 = 128 << 20;
 /// How deep field tables (a message's headers, the broker's properties) may nest.
 pub(crate) const TABLE_DEPTH_MAX: usize = 16;
+/// Which of RabbitMQ's ports is which, for a learner who connected to the wrong one.
+pub(crate) const PORTS: &str = "RabbitMQ's AMQP port is 5672; 15672 is its management web UI";
 /// How long a request (declare, bind, consume, qos...) may wait for the broker's answer.
 pub(crate) const REQUEST_TIMEOUT: Duration = Duration::from_secs(20);
 
@@ -405,7 +407,7 @@ fn method(
 /// Says what the peer speaks when its first bytes are not an AMQP 0-9-1 frame; `None` while they
 /// may still be one (or too few have come to tell).
 fn not_amqp(first: &[u8]) -> Option<String> {
-    let hint = "(hint: is it the broker's AMQP port? RabbitMQ's AMQP port is 5672; 15672 is its management web UI)";
+    let hint = format!("(hint: is it the broker's AMQP port? {PORTS})");
     match first {
         [] => None,
         // A heartbeat before the handshake is unusual but allowed.
