@@ -51,6 +51,39 @@ pub fn run_guide(path: &str, programs: &[(&str, &str)], env: &[(&str, &str)]) ->
     commands
 }
 
+/// Asserts that the guide at `translation` (e.g. a chapter's `README.zh-CN.md`) has the same
+/// runnable blocks as the guide at `original`, in the same order: the same kind (consumer or
+/// not), the same commands and the same expected output. Only the prose may differ, so that a
+/// translated guide cannot drift from the one the tests execute. Paths are relative to the
+/// workspace root.
+pub fn assert_same_commands(original: &str, translation: &str) {
+    let blocks = |path: &str| -> Vec<(bool, Vec<String>)> {
+        let text = std::fs::read_to_string(workspace_root().join(path))
+            .unwrap_or_else(|e| panic!("cannot read {path}: {e}"));
+        sections(&text)
+            .into_iter()
+            .flat_map(|(_, blocks)| blocks)
+            .map(|block| (block.consumer, block.lines))
+            .collect()
+    };
+    let (want, got) = (blocks(original), blocks(translation));
+    for (i, (w, g)) in want.iter().zip(&got).enumerate() {
+        assert_eq!(
+            g,
+            w,
+            "runnable block {} of {translation} differs from {original}'s",
+            i + 1
+        );
+    }
+    assert_eq!(
+        got.len(),
+        want.len(),
+        "{translation} has {} runnable blocks, {original} has {}",
+        got.len(),
+        want.len()
+    );
+}
+
 /// The guide's `##` sections with their runnable blocks.
 fn sections(text: &str) -> Vec<(String, Vec<Block>)> {
     let mut sections = vec![(String::from("(top)"), Vec::new())];

@@ -8,7 +8,7 @@
 mod fake_broker;
 mod guide;
 pub use fake_broker::{FakeBroker, Misbehaviour};
-pub use guide::run_guide;
+pub use guide::{assert_same_commands, run_guide};
 
 use std::io::{BufRead, BufReader, Read};
 use std::net::TcpStream;
