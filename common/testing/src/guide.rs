@@ -53,25 +53,23 @@ pub fn run_guide(path: &str, programs: &[(&str, &str)], env: &[(&str, &str)]) ->
 
 /// Asserts that the guide at `translation` (e.g. a chapter's `README.zh-CN.md`) has the same
 /// runnable blocks as the guide at `original`, in the same order: the same kind (consumer or
-/// not), the same commands and the same expected output. Only the prose may differ, so that a
-/// translated guide cannot drift from the one the tests execute. Paths are relative to the
+/// not), the same commands and the same expected output, and a new `##` section before the same
+/// blocks (a section's end is when its consumers get Ctrl+C). Only the prose may differ, so that
+/// a translated guide cannot drift from the one the tests execute. Paths are relative to the
 /// workspace root.
 pub fn assert_same_commands(original: &str, translation: &str) {
-    let blocks = |path: &str| -> Vec<(bool, Vec<String>)> {
+    let blocks = |path: &str| {
         let text = std::fs::read_to_string(workspace_root().join(path))
             .unwrap_or_else(|e| panic!("cannot read {path}: {e}"));
-        sections(&text)
-            .into_iter()
-            .flat_map(|(_, blocks)| blocks)
-            .map(|block| (block.consumer, block.lines))
-            .collect()
+        runnable_blocks(&text)
     };
     let (want, got) = (blocks(original), blocks(translation));
     for (i, (w, g)) in want.iter().zip(&got).enumerate() {
         assert_eq!(
             g,
             w,
-            "runnable block {} of {translation} differs from {original}'s",
+            "runnable block {} of {translation} differs from {original}'s \
+             (first of its section, consumer, lines)",
             i + 1
         );
     }
@@ -82,6 +80,19 @@ pub fn assert_same_commands(original: &str, translation: &str) {
         got.len(),
         want.len()
     );
+}
+
+/// A guide's runnable blocks, each as (first runnable block of its section, consumer, lines).
+fn runnable_blocks(text: &str) -> Vec<(bool, bool, Vec<String>)> {
+    sections(text)
+        .into_iter()
+        .flat_map(|(_, blocks)| {
+            blocks
+                .into_iter()
+                .enumerate()
+                .map(|(i, block)| (i == 0, block.consumer, block.lines))
+        })
+        .collect()
 }
 
 /// The guide's `##` sections with their runnable blocks.
@@ -453,6 +464,16 @@ mod tests {
         let a = normalize(&["b\tamq.gen-AbC_1-x\t1".into(), "a  2".into()], true);
         let b = normalize(&["a 2".into(), "b amq.gen-Zz9 1".into()], true);
         assert_eq!(a, b);
+    }
+
+    #[test]
+    fn a_translation_must_keep_the_sections_that_end_consumers() {
+        let original = "# T\n```console consumer\n$ r\n```\n## A\n```console\n$ x\n```\n";
+        let translated =
+            "# 标题\n说明\n```console consumer\n$ r\n```\n## 甲\n```console\n$ x\n```\n";
+        let merged = "# 标题\n```console consumer\n$ r\n```\n```console\n$ x\n```\n";
+        assert_eq!(runnable_blocks(original), runnable_blocks(translated));
+        assert_ne!(runnable_blocks(original), runnable_blocks(merged));
     }
 
     #[test]
