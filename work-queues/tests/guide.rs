@@ -14,3 +14,31 @@ fn the_chapter_guide_runs_as_written() {
         &[("WORKER_SECONDS_PER_DOT", "0.6")],
     );
 }
+
+/// The Chinese guides (README.zh-CN.md, CLUSTER.zh-CN.md) have the English guides' commands and
+/// output.
+#[test]
+fn the_chinese_guide_has_the_same_commands() {
+    harness::assert_same_commands("work-queues/README.md", "work-queues/README.zh-CN.md");
+}
+
+#[test]
+#[ignore = "needs RabbitMQ: run scripts/test"]
+fn the_chinese_guide_runs_as_written() {
+    let programs = [
+        ("new_task", env!("CARGO_BIN_EXE_new_task")),
+        ("worker", env!("CARGO_BIN_EXE_worker")),
+    ];
+    harness::run_guide(
+        "work-queues/README.zh-CN.md",
+        &programs,
+        &[("WORKER_SECONDS_PER_DOT", "0.6")],
+    );
+}
+
+/// CLUSTER.md's blocks are not executed as a guide (tests/cluster.rs runs the cluster), but its
+/// Chinese sibling must still show the same commands and output.
+#[test]
+fn the_chinese_cluster_guide_has_the_same_commands() {
+    harness::assert_same_commands("work-queues/CLUSTER.md", "work-queues/CLUSTER.zh-CN.md");
+}
