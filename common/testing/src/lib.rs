@@ -8,7 +8,7 @@
 mod fake_broker;
 mod guide;
 pub use fake_broker::{FakeBroker, Misbehaviour};
-pub use guide::{assert_same_commands, run_guide};
+pub use guide::{assert_same_commands, run_cluster_guide, run_guide};
 
 use std::io::{BufRead, BufReader, Read};
 use std::net::TcpStream;
@@ -724,6 +724,14 @@ pub struct Cluster {
 impl Cluster {
     /// Starts the three nodes and joins them (about 20 s on 2 cores).
     pub fn start() -> Cluster {
+        let cluster = Cluster::reserve();
+        cluster.broker(&["start"]);
+        cluster
+    }
+
+    /// The cluster's ports and node names, its nodes reset but not started (for a guide that
+    /// starts them with `scripts/broker cluster start`).
+    pub fn reserve() -> Cluster {
         static ONE: Mutex<()> = Mutex::new(());
         broker_ports(); // fail early, with the hint, outside scripts/test
         let guard = ONE.lock().unwrap_or_else(|e| e.into_inner());
@@ -747,7 +755,6 @@ impl Cluster {
             _one_at_a_time: guard,
         };
         cluster.broker(&["reset"]);
-        cluster.broker(&["start"]);
         cluster
     }
 
