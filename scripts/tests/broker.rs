@@ -5,7 +5,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails loudly on what it did not expect
 
-use harness::{broker_ports, free_ports, text, workspace_root};
+use harness::{broker_ports, free_ports, programs_dir, text, workspace_root};
 use std::os::unix::fs::{symlink, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -84,7 +84,7 @@ fn with_rabbitmq_on_path_as_homebrew_installs_it_and_no_gnu_timeout_or_ss_the_sc
     }
     let system = path_without(&scratch, &["timeout", "gtimeout", "ss"]);
     // The demo builds the course with cargo first; scripts/test has built it already.
-    let programs = workspace_root().join("target/debug");
+    let programs = programs_dir();
     assert!(
         programs.join("send").exists() && programs.join("receive").exists(),
         "build the course first: scripts/test does"
@@ -110,6 +110,11 @@ fn with_rabbitmq_on_path_as_homebrew_installs_it_and_no_gnu_timeout_or_ss_the_sc
         ("BROKER_DIST_PORT", (port + 20000).to_string()),
         ("RABBITMQ_PORT", port.to_string()),
         ("WORKER_SECONDS_PER_DOT", "0.01".to_string()),
+        // Where cargo built the programs (the demo's stub cargo builds nothing).
+        (
+            "CARGO_TARGET_DIR",
+            programs.parent().unwrap().display().to_string(),
+        ),
     ];
     broker(&env, &["reset"]);
     let started = broker(&env, &["start"]);
@@ -322,4 +327,88 @@ fn the_default_guest_user_may_log_in_over_loopback_only() {
         .unwrap();
     assert!(output.status.success(), "{:?}", text(&output));
     assert_eq!(text(&output).0.trim(), "{ok,[<<\"guest\">>]}");
+}
+
+#[test]
+fn a_node_name_that_would_reach_beyond_its_own_state_folder_is_refused_before_anything_is_deleted(
+) {
+    let scratch = Scratch::new("names");
+    let state = scratch.dir("state");
+    // Another node's state, and a folder beside the state folder.
+    std::fs::write(scratch.dir("state/course").join("keep"), "").unwrap();
+    std::fs::write(scratch.dir("other").join("keep"), "").unwrap();
+    for name in [
+        "@x",
+        ".@x",
+        "..@x",
+        "../other@x",
+        "course/..@x",
+        "-rf@x",
+        "a b@x",
+    ] {
+        let output = broker(
+            &[
+                ("BROKER_NODE", name.to_string()),
+                ("BROKER_DIR", state.display().to_string()),
+                ("BROKER_RABBITMQ_BIN", "/nonexistent".to_string()),
+            ],
+            &["reset"],
+        );
+        let (_, err) = text(&output);
+        assert_eq!(output.status.code(), Some(1), "{name}: {err}");
+        assert!(
+            err.starts_with(&format!("broker: refusing the node name '{name}'")),
+            "{name}: {err}"
+        );
+        assert!(state.join("course/keep").exists(), "{name} wiped the state");
+        assert!(scratch.0.join("other/keep").exists(), "{name} wiped ../other");
+    }
+}
+
+#[test]
+fn reset_waits_until_a_node_that_rabbitmqctl_cannot_stop_is_gone_before_deleting_its_state() {
+    let scratch = Scratch::new("dying");
+    // A RabbitMQ whose rabbitmqctl cannot reach the node.
+    let bin = scratch.dir("rabbitmq-bin");
+    script(&bin, "rabbitmq-server", "exit 1");
+    script(&bin, "rabbitmqctl", "exit 69");
+    // A "node" that takes a second to end after SIGTERM and writes its state meanwhile, as an
+    // Erlang VM flushing its files does. A parent shell reaps it (no init reaps here).
+    let state = scratch.0.join("fake");
+    std::fs::create_dir_all(&state).unwrap();
+    let node = format!(
+        "trap 'sleep 1; mkdir -p {state}/mnesia; echo late >{state}/mnesia/written; exit 0' TERM; while :; do sleep 0.05; done",
+        state = state.display()
+    );
+    let mut parent = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "sh -c \"$0\" & echo $! >{}/pid; wait",
+            state.display()
+        ))
+        .arg(&node)
+        .spawn()
+        .unwrap();
+    let pid_file = state.join("pid");
+    while std::fs::read_to_string(&pid_file).map_or(true, |p| p.trim().is_empty()) {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let output = broker(
+        &[
+            ("BROKER_NODE", "fake@localhost".to_string()),
+            ("BROKER_DIR", scratch.0.display().to_string()),
+            ("BROKER_RABBITMQ_BIN", bin.display().to_string()),
+        ],
+        &["reset"],
+    );
+    assert!(output.status.success(), "{:?}", text(&output));
+    // The node's last writes came before the wipe, not after it.
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let _ = parent.kill();
+    let _ = parent.wait();
+    assert!(
+        !state.exists(),
+        "the dying node wrote its state after reset wiped it: {:?}",
+        std::fs::read_dir(&state).map(|d| d.count())
+    );
 }
