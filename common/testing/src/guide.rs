@@ -27,7 +27,8 @@ struct Block {
 
 /// Runs the runnable blocks of the guide at `path` (relative to the workspace root) in a vhost
 /// of its own. `programs` maps the binary names the guide uses to their paths. `env` is given
-/// to every program (e.g. a shorter `WORKER_SECONDS_PER_DOT`). Returns how many commands ran.
+/// to every program (e.g. a shorter `WORKER_SECONDS_PER_DOT`) and to `scripts/broker`. Returns
+/// how many commands ran.
 pub fn run_guide(path: &str, programs: &[(&str, &str)], env: &[(&str, &str)]) -> usize {
     let text = std::fs::read_to_string(workspace_root().join(path)).unwrap();
     let vhost = Vhost::new(&format!("guide-{}", path.replace(['/', '.'], "-")));
@@ -216,7 +217,10 @@ impl Section<'_> {
             }
             ["scripts/broker", args @ ..] => {
                 let mut command = Command::new(workspace_root().join("scripts/broker"));
-                command.args(args).env("RABBITMQ_VHOST", &self.vhost.name);
+                command
+                    .args(args)
+                    .env("RABBITMQ_VHOST", &self.vhost.name)
+                    .envs(self.env.iter().copied());
                 command
             }
             _ => panic!("{}: the guide test cannot run {words:?}", self.where_(line)),
