@@ -298,7 +298,12 @@ fn a_rabbitmq_that_was_installed_before_is_never_stopped_or_disabled() {
 #[test]
 #[ignore = "needs RabbitMQ: run scripts/test"]
 fn the_test_broker_listens_on_loopback_only() {
-    let pid_file = workspace_root().join(".broker/course-test/pid");
+    // scripts/test's node: BROKER_NODE, from COURSE_TEST_NODE.
+    let node = std::env::var("BROKER_NODE").unwrap_or_else(|_| "course-test@localhost".into());
+    let pid_file = workspace_root()
+        .join(".broker")
+        .join(node.split('@').next().unwrap())
+        .join("pid");
     let pid =
         std::fs::read_to_string(&pid_file).expect("the test node's pid file: run scripts/test");
     let sockets = Command::new("ss").args(["-ltnpH"]).output().unwrap();
@@ -410,5 +415,45 @@ fn reset_waits_until_a_node_that_rabbitmqctl_cannot_stop_is_gone_before_deleting
         !state.exists(),
         "the dying node wrote its state after reset wiped it: {:?}",
         std::fs::read_dir(&state).map(|d| d.count())
+    );
+}
+
+#[test]
+#[ignore = "needs RabbitMQ: run scripts/test"]
+fn the_demo_runs_the_programs_that_cargo_built_in_cargo_target_dir() {
+    let scratch = Scratch::new("target-dir");
+    // CARGO_TARGET_DIR's programs: the course's, each noting in a log that it ran.
+    let debug = scratch.dir("elsewhere/debug");
+    let log = scratch.0.join("ran.log");
+    for name in ["send", "receive"] {
+        script(
+            &debug,
+            name,
+            &format!(
+                "echo {name} >>{}\nexec {} \"$@\"",
+                log.display(),
+                harness::program(name)
+            ),
+        );
+    }
+    let cargo = scratch.dir("cargo");
+    script(&cargo, "cargo", "exit 0"); // built already
+    let vhost = harness::Vhost::new("demo-target-dir");
+    let demo = Command::new(workspace_root().join("scripts/demo"))
+        .args(["--headless", "hello"])
+        .envs(vhost.env())
+        .env("CARGO_TARGET_DIR", scratch.0.join("elsewhere"))
+        .env(
+            "PATH",
+            format!("{}:{}", cargo.display(), std::env::var("PATH").unwrap()),
+        )
+        .output()
+        .unwrap();
+    let (out, err) = text(&demo);
+    assert!(demo.status.success(), "{out}\n{err}");
+    let ran = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(
+        ran.contains("send") && ran.contains("receive"),
+        "the demo did not run CARGO_TARGET_DIR's programs: {ran:?}\n{out}"
     );
 }

@@ -80,10 +80,19 @@ fn program_command(program: &str, args: &[&str]) -> Command {
     command
 }
 
-/// The path of one of the course's programs, built in the workspace's `target/debug` (for tests
-/// that run programs of several chapters; `scripts/test` builds them all first).
+/// The folder where cargo built this test and the course's programs: the test binary's
+/// `<target>/<profile>/deps/..`, so that `CARGO_TARGET_DIR` and the profile are honoured.
+pub fn programs_dir() -> PathBuf {
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| Some(exe.parent()?.parent()?.to_path_buf()))
+        .unwrap_or_else(|| workspace_root().join("target/debug"))
+}
+
+/// The path of one of the course's programs, built beside this test (see [`programs_dir`]; for
+/// tests that run programs of several chapters; `scripts/test` builds them all first).
 pub fn program(name: &str) -> String {
-    let path = workspace_root().join("target/debug").join(name);
+    let path = programs_dir().join(name);
     assert!(
         path.exists(),
         "{} is missing: build the course first (scripts/test does)",
