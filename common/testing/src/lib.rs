@@ -363,18 +363,30 @@ impl Drop for Vhost {
 /// A port `p` for a private node such that `p` (AMQP), `p + 10000` (management) and `p + 20000`
 /// (Erlang distribution) are free, and that no other node of this process was given.
 pub fn free_ports() -> u16 {
+    free_port_run(1)
+}
+
+/// A port `p` for `nodes` private nodes on `p`, `p + 1`, ... (a cluster), each with its
+/// management and distribution ports free, and none of them given to another node of this
+/// process: all of them are reserved.
+pub fn free_port_run(nodes: u16) -> u16 {
     static GIVEN: Mutex<Vec<u16>> = Mutex::new(Vec::new());
     let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
     // Below the ephemeral range (32768 and up), where the system hands out client ports.
     let start = 20000 + (std::process::id() % 400) as u16 * 10;
+    let free = |p: u16| {
+        !given.contains(&p)
+            && [p, p + 10000, p + 20000]
+                .iter()
+                .all(|q| std::net::TcpListener::bind(("127.0.0.1", *q)).is_ok())
+    };
     for port in (start..25000).chain(20000..start) {
-        let free = |p: u16| std::net::TcpListener::bind(("127.0.0.1", p)).is_ok();
-        if !given.contains(&port) && free(port) && free(port + 10000) && free(port + 20000) {
-            given.push(port);
+        if (port..port + nodes).all(&free) {
+            given.extend(port..port + nodes);
             return port;
         }
     }
-    panic!("no free ports for a private node between 20000 and 25000");
+    panic!("no free ports for {nodes} private node(s) between 20000 and 25000");
 }
 
 /// A RabbitMQ node of a test's own, for tests that restart the broker: restarting the shared
@@ -736,17 +748,7 @@ impl Cluster {
         static ONE: Mutex<()> = Mutex::new(());
         broker_ports(); // fail early, with the hint, outside scripts/test
         let guard = ONE.lock().unwrap_or_else(|e| e.into_inner());
-        let port = loop {
-            let port = free_ports();
-            let free = |p: u16| {
-                [p, p + 10000, p + 20000]
-                    .iter()
-                    .all(|q| std::net::TcpListener::bind(("127.0.0.1", *q)).is_ok())
-            };
-            if free(port + 1) && free(port + 2) {
-                break port;
-            }
-        };
+        let port = free_port_run(3);
         let cluster = Cluster {
             port,
             env: vec![
@@ -820,5 +822,21 @@ impl Cluster {
 impl Drop for Cluster {
     fn drop(&mut self) {
         scripts_broker(&self.env, &["cluster", "reset"]);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_ports_of_a_cluster_are_never_given_to_another_node() {
+        let cluster = super::free_port_run(3);
+        for _ in 0..10 {
+            let node = super::free_ports();
+            assert!(
+                !(cluster..cluster + 3).contains(&node),
+                "node port {node} is one of the cluster's {cluster}..={}",
+                cluster + 2
+            );
+        }
     }
 }
