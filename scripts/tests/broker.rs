@@ -457,3 +457,103 @@ fn the_demo_runs_the_programs_that_cargo_built_in_cargo_target_dir() {
         "the demo did not run CARGO_TARGET_DIR's programs: {ran:?}\n{out}"
     );
 }
+
+/// A machine where the broker on the port runs as another user (the distribution's service)
+/// with its management plugin off: its rabbitmqctl works through sudo only, and sudo wants the
+/// password `secret` (stubs of `id`, `sudo` and `rabbitmqctl`). Runs `scripts/broker queues`
+/// with stdin a terminal (through script(1)) that types the password, or with no terminal.
+fn queues_through_sudo(terminal: bool) -> (Option<i32>, String, std::time::Duration) {
+    use std::io::Write;
+    let scratch = Scratch::new(&format!("sudo-{terminal}"));
+    let stubs = scratch.dir("stubs");
+    let mark = scratch.0.join("authenticated");
+    let mark = mark.display();
+    script(&stubs, "id", "echo 1000");
+    script(
+        &stubs,
+        "sudo",
+        &format!(
+            r#"ask() {{ printf '[sudo] password: ' >/dev/tty; read -r pw </dev/tty; [ "$pw" = secret ] && touch {mark}; }}
+case "$1" in
+  -n) shift; [ -f {mark} ] || {{ echo 'sudo: a password is required' >&2; exit 1; }}
+      [ "$1" = true ] && exit 0; SUDO_STUB=1 exec "$@" ;;
+  -v) ask ;;
+  *) ask && SUDO_STUB=1 exec "$@" ;;
+esac"#
+        ),
+    );
+    script(
+        &stubs,
+        "rabbitmqctl",
+        r#"[ "$SUDO_STUB" = 1 ] || exit 1
+case "$*" in *list_queues*) printf 'name\tmessages_ready\tmessages_unacknowledged\nhello\t2\t0\n' ;; esac"#,
+    );
+    // The broker on the port: it answers AMQP's protocol header with a frame's first byte.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let mut stream = stream;
+            let _ = stream.write_all(&[1]);
+        }
+    });
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let http_port = closed.local_addr().unwrap().port();
+    drop(closed); // no management API
+    let broker = workspace_root().join("scripts/broker");
+    let mut command = if terminal {
+        let mut command = Command::new("script");
+        command.args(["-qec", &format!("{} queues", broker.display()), "/dev/null"]);
+        command
+    } else {
+        let mut command = Command::new(&broker);
+        command.arg("queues");
+        command
+    };
+    command
+        .env("PATH", format!("{}:/usr/bin:/bin", stubs.display()))
+        .env("BROKER_NODE", "not-ours@localhost")
+        .env("BROKER_PORT", port.to_string())
+        .env("BROKER_HTTP_PORT", http_port.to_string())
+        .env_remove("RABBITMQ_VHOST")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let started = std::time::Instant::now();
+    let mut child = command.spawn().unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let _ = stdin.write_all(b"secret\n");
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status.code();
+        }
+        if started.elapsed() > std::time::Duration::from_secs(20) {
+            let _ = child.kill();
+            break None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    drop(stdin);
+    let output = child.wait_with_output().unwrap();
+    let (out, err) = text(&output);
+    (status, format!("{out}{err}"), started.elapsed())
+}
+
+#[test]
+fn sudo_asks_for_its_password_in_the_terminal_instead_of_hanging_under_a_time_limit() {
+    let (status, printed, took) = queues_through_sudo(true);
+    assert_eq!(status, Some(0), "after {took:?}: {printed}");
+    assert!(printed.contains("[sudo] password: "), "{printed}");
+    assert!(printed.contains("hello\t2\t0"), "{printed}");
+}
+
+#[test]
+fn without_a_terminal_it_says_at_once_that_sudo_would_need_a_password() {
+    let (status, printed, took) = queues_through_sudo(false);
+    assert_eq!(status, Some(1), "{printed}");
+    assert!(took < std::time::Duration::from_secs(10), "{took:?}");
+    assert!(
+        printed.contains("sudo would need your password"),
+        "{printed}"
+    );
+}
