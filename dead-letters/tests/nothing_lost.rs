@@ -144,10 +144,8 @@ fn a_thousand_jobs_each_end_done_or_dead_exactly_once_while_workers_are_killed()
             (Some(_), Some(_)) => wrong.push(format!("{words}: both done and dead")),
             (Some(_), None) if should_die => wrong.push(format!("{words}: done")),
             (None, Some(_)) if !should_die => wrong.push(format!("{words}: dead {:?}", died[id])),
-            (None, Some(reasons)) => {
-                if reasons.iter().any(|r| r != "rejected, from jobs)") {
-                    wrong.push(format!("{words}: dead {reasons:?}"));
-                }
+            (None, Some(reasons)) if reasons.iter().any(|r| r != "rejected, from jobs)") => {
+                wrong.push(format!("{words}: dead {reasons:?}"));
             }
             _ => {}
         }

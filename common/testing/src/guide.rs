@@ -479,10 +479,19 @@ mod tests {
 
     #[test]
     fn job_ids_do_not_count() {
-        let a = normalize(&[" [x] Dead k3x9q2m7: fail (reason rejected, from jobs)".into()], false);
-        let b = normalize(&[" [x] Dead a0b1c2d3: fail (reason rejected, from jobs)".into()], false);
+        let a = normalize(
+            &[" [x] Dead k3x9q2m7: fail (reason rejected, from jobs)".into()],
+            false,
+        );
+        let b = normalize(
+            &[" [x] Dead a0b1c2d3: fail (reason rejected, from jobs)".into()],
+            false,
+        );
         assert_eq!(a, b);
-        assert_eq!(normalize(&["fib 63245986 abcdefgh".into()], false), ["fib 63245986 abcdefgh"]);
+        assert_eq!(
+            normalize(&["fib 63245986 abcdefgh".into()], false),
+            ["fib 63245986 abcdefgh"]
+        );
     }
 
     #[test]
