@@ -33,12 +33,36 @@ pub const ATTEMPTS: u64 = 3;
 /// Our own header: how many times the job went through `jobs.retry` (see [`Job::attempt`]).
 pub const RETRIES_HEADER: &str = "retries";
 
-/// Declares the chapter's exchanges, queues and bindings, with the queue arguments that make
-/// dead-lettering work. A queue's arguments are fixed when it is created: declaring `jobs`
-/// again with other ones is refused (406 PRECONDITION_FAILED), which [`declare`] explains.
-/// What may vary (a length limit, a TTL for all of `jobs`, a delivery limit) belongs in a
-/// policy, which the broker applies to the existing queue without any redeclaration.
-pub fn declare(channel: &Channel) -> anyhow::Result<()> {
+/// Where the queues' dead-letter settings come from, as `JOBS_SETTINGS` says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Settings {
+    /// `JOBS_SETTINGS=arguments` (the default): the programs declare them as queue arguments.
+    Arguments,
+    /// `JOBS_SETTINGS=policy`: an operator's policies set them; the programs declare the queues
+    /// with nothing but their type.
+    Policy,
+}
+
+/// Reads `JOBS_SETTINGS` (`arguments`, the default, or `policy`), before connecting.
+pub fn settings() -> anyhow::Result<Settings> {
+    match std::env::var("JOBS_SETTINGS").as_deref() {
+        Err(_) | Ok("arguments") => Ok(Settings::Arguments),
+        Ok("policy") => Ok(Settings::Policy),
+        Ok(other) => Err(common::Failure::new(format!(
+            "JOBS_SETTINGS is '{other}': it says where the queues' dead-letter settings come from"
+        ))
+        .hint("JOBS_SETTINGS=arguments (the default: the programs declare them) or JOBS_SETTINGS=policy (an operator's policies set them)")
+        .into()),
+    }
+}
+
+/// Declares the chapter's exchanges, queues and bindings. With [`Settings::Arguments`], the
+/// queues carry the arguments that make dead-lettering work. A queue's arguments are fixed
+/// when it is created: declaring `jobs` again with other ones is refused (406
+/// PRECONDITION_FAILED), which this explains in one line. What may vary (a length limit, a TTL
+/// for all of `jobs`, a delivery limit) belongs in a policy, which the broker applies to the
+/// existing queue without any redeclaration; with [`Settings::Policy`], policies set it all.
+pub fn declare(channel: &Channel, settings: Settings) -> anyhow::Result<()> {
     let durable = ExchangeDeclareOptions {
         durable: true,
         ..Default::default()
@@ -59,10 +83,13 @@ pub fn declare(channel: &Channel) -> anyhow::Result<()> {
     let jobs = channel
         .queue_declare(
             JOBS,
-            durable_queue(&[
-                ("x-queue-type", AmqpValue::LongString("quorum".into())),
-                ("x-dead-letter-exchange", AmqpValue::LongString(DEAD.into())),
-            ]),
+            durable_queue(
+                settings,
+                &[
+                    ("x-queue-type", AmqpValue::LongString("quorum".into())),
+                    ("x-dead-letter-exchange", AmqpValue::LongString(DEAD.into())),
+                ],
+            ),
         )
         .map_err(refused)?;
     // The retry queue has no consumer: a job waits there until its TTL ends, and then "dies"
@@ -70,21 +97,24 @@ pub fn declare(channel: &Channel) -> anyhow::Result<()> {
     let retry = channel
         .queue_declare(
             RETRY,
-            durable_queue(&[
-                ("x-message-ttl", AmqpValue::LongLongInt(RETRY_DELAY_MS)),
-                (
-                    "x-dead-letter-exchange",
-                    AmqpValue::LongString(JOBS_EXCHANGE.into()),
-                ),
-                (
-                    "x-dead-letter-routing-key",
-                    AmqpValue::LongString(JOBS.into()),
-                ),
-            ]),
+            durable_queue(
+                settings,
+                &[
+                    ("x-message-ttl", AmqpValue::LongLongInt(RETRY_DELAY_MS)),
+                    (
+                        "x-dead-letter-exchange",
+                        AmqpValue::LongString(JOBS_EXCHANGE.into()),
+                    ),
+                    (
+                        "x-dead-letter-routing-key",
+                        AmqpValue::LongString(JOBS.into()),
+                    ),
+                ],
+            ),
         )
         .map_err(refused)?;
     let dead = channel
-        .queue_declare(DEAD, durable_queue(&[]))
+        .queue_declare(DEAD, durable_queue(settings, &[]))
         .map_err(refused)?;
     channel
         .queue_bind(jobs.name(), JOBS_EXCHANGE, JOBS, FieldTable::new())
@@ -98,11 +128,14 @@ pub fn declare(channel: &Channel) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn durable_queue(arguments: &[(&str, AmqpValue)]) -> QueueDeclareOptions {
+/// A durable queue's declaration. With policies, it says only what the queue is (quorum or
+/// not); everything else is the policies' business.
+fn durable_queue(settings: Settings, arguments: &[(&str, AmqpValue)]) -> QueueDeclareOptions {
     QueueDeclareOptions {
         durable: true,
         arguments: arguments
             .iter()
+            .filter(|(name, _)| settings == Settings::Arguments || *name == "x-queue-type")
             .map(|(name, value)| (name.to_string(), value.clone()))
             .collect(),
         ..Default::default()
@@ -122,7 +155,7 @@ fn refused(error: amiquip::Error) -> anyhow::Error {
                 "the queue '{queue}' already exists with another '{argument}' than this chapter declares, and a queue's arguments never change (406: {message})"
             ))
             .hint(format!(
-                "delete it (scripts/broker delete_queue {queue}) and run again; to vary its dead-lettering, TTL or limits, set a policy instead (scripts/broker set_policy): a policy changes a live queue without any redeclaration"
+                "delete it (scripts/broker delete_queue {queue}) and run again; to vary its dead-lettering, TTL or limits, set a policy instead (scripts/broker set_policy, and JOBS_SETTINGS=policy if the policy sets the dead-lettering): a policy changes a live queue without any redeclaration"
             ))
             .into();
         }

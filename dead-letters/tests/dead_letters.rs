@@ -280,6 +280,78 @@ fn a_malformed_x_death_from_a_foreign_producer_gets_one_clear_line() {
     assert!(!lines.iter().any(|l| l.contains("panicked")), "{lines:?}");
 }
 
+/// A program of the chapter, started with `JOBS_SETTINGS=policy`, once it is ready.
+fn with_policies(vhost: &Vhost, program: &str) -> harness::Running {
+    let mut command = vhost.command(program, &[]);
+    command.env("JOBS_SETTINGS", "policy");
+    let running = harness::Running::spawn(command);
+    running.wait_for_lines(1, harness::is_ready);
+    running
+}
+
+#[test]
+#[ignore = "needs RabbitMQ: run scripts/test"]
+fn the_programs_work_with_dead_lettering_set_by_policies_instead_of_arguments() {
+    let vhost = Vhost::new("by-policy");
+    // As the guide shows them: one policy per queue, all its keys in it.
+    broker(
+        &vhost,
+        &[
+            "set_policy",
+            "jobs",
+            "^jobs$",
+            r#"{"dead-letter-exchange":"jobs.dead"}"#,
+            "--apply-to",
+            "queues",
+        ],
+    );
+    broker(
+        &vhost,
+        &[
+            "set_policy",
+            "jobs-retry",
+            r"^jobs\.retry$",
+            r#"{"message-ttl":5000,"dead-letter-exchange":"jobs","dead-letter-routing-key":"jobs"}"#,
+            "--apply-to",
+            "queues",
+        ],
+    );
+    let dead = with_policies(&vhost, RECEIVE_DEAD);
+    let worker = with_policies(&vhost, JOB_WORKER);
+    for words in ["fail to parse", "flaky upload"] {
+        let mut command = vhost.command(EMIT_JOB, &[words]);
+        command.env("JOBS_SETTINGS", "policy");
+        assert!(command.output().unwrap().status.success());
+    }
+    dead.wait_for_lines(1, |l| {
+        l.ends_with(": fail to parse (reason rejected, from jobs)")
+    });
+    worker.wait_for_lines(1, |l| l.ends_with(": flaky upload (attempt 2)"));
+
+    // The queues exist without arguments now: a program that declares them with arguments is
+    // refused, in one line that names the way out.
+    let output = vhost.run(EMIT_JOB, &["x"]);
+    let (_, stderr) = harness::text(&output);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.starts_with("error: the queue 'jobs' already exists with another 'x-"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("JOBS_SETTINGS=policy"), "{stderr}");
+    worker.interrupt();
+    dead.interrupt();
+
+    let mut command = vhost.command(RECEIVE_DEAD, &[]);
+    command.env("JOBS_SETTINGS", "policies");
+    let output = command.output().unwrap();
+    let (_, stderr) = harness::text(&output);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.starts_with("error: JOBS_SETTINGS is 'policies'"),
+        "{stderr}"
+    );
+}
+
 #[test]
 fn emit_job_checks_its_arguments_before_connecting() {
     for (args, problem) in [

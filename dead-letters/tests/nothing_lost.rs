@@ -28,7 +28,7 @@ fn words(n: usize) -> String {
 fn publish(vhost: &Vhost, count: usize) -> HashMap<String, String> {
     let session = common::connect_to(&vhost.address()).unwrap();
     let channel = session.channel();
-    dead_letters::declare(channel).unwrap();
+    dead_letters::declare(channel, dead_letters::Settings::Arguments).unwrap();
     let confirms = channel.listen_for_publisher_confirms().unwrap();
     channel.enable_publisher_confirms().unwrap();
     let mut jobs = HashMap::new();

@@ -16,7 +16,8 @@ const HELP: &str = "Usage: emit_job [--ttl <ms>] <words>...
 Publishes a persistent job to the exchange 'jobs' (chapter 9), with an id of its own.
 What the words say decides what job_worker does: 'fail' fails for good, 'flaky' fails twice
 before it works, 'busy' fails every time (3 attempts), 'poison' kills the worker.
-  --ttl <ms>   the job expires after <ms> milliseconds if no worker took it by then";
+  --ttl <ms>   the job expires after <ms> milliseconds if no worker took it by then
+JOBS_SETTINGS=policy: declare the queues without dead-letter arguments (policies set them).";
 
 fn main() -> ExitCode {
     common::run(|| {
@@ -28,11 +29,12 @@ fn main() -> ExitCode {
                 "say what the job is: emit_job <words>...",
             ));
         }
+        let settings = dead_letters::settings()?;
         let id = dead_letters::new_job_id();
 
         let connection = common::connect()?;
         let channel = connection.channel();
-        dead_letters::declare(channel)?;
+        dead_letters::declare(channel, settings)?;
 
         let confirms = channel.listen_for_publisher_confirms()?;
         let returns = channel.listen_for_returns()?;

@@ -19,15 +19,18 @@ use std::time::Duration;
 const HELP: &str = "Usage: job_worker
 Takes jobs from the queue 'jobs' (chapter 9), one at a time. A job whose words contain 'fail'
 fails for good (dead letter at once), 'flaky' fails on attempts 1 and 2, 'busy' on every
-attempt (dead letter after the 3rd), 'poison' kills the worker; any other job is done.";
+attempt (dead letter after the 3rd), 'poison' kills the worker; any other job is done.
+JOBS_SETTINGS=policy: declare the queues without dead-letter arguments (policies set them).";
 
 fn main() -> ExitCode {
     common::run(|| {
         common::args(HELP)?;
+        // Dead-lettering set by the queues' arguments (default) or by policies: JOBS_SETTINGS.
+        let settings = dead_letters::settings()?;
 
         let connection = common::connect()?;
         let channel = connection.channel();
-        dead_letters::declare(channel)?;
+        dead_letters::declare(channel, settings)?;
 
         // The retries this worker publishes are confirmed before it acks the job they copy:
         // until the broker has the copy, the original must stay in jobs.

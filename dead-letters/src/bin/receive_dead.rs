@@ -14,15 +14,18 @@ use std::process::ExitCode;
 
 const HELP: &str = "Usage: receive_dead
 Reads the dead letters of chapter 9 (the queue 'jobs.dead') and prints why each one died,
-from its x-death header: the reason and the queue it died in.";
+from its x-death header: the reason and the queue it died in.
+JOBS_SETTINGS=policy: declare the queues without dead-letter arguments (policies set them).";
 
 fn main() -> ExitCode {
     common::run(|| {
         common::args(HELP)?;
+        // Dead-lettering set by the queues' arguments (default) or by policies: JOBS_SETTINGS.
+        let settings = dead_letters::settings()?;
 
         let connection = common::connect()?;
         let channel = connection.channel();
-        dead_letters::declare(channel)?;
+        dead_letters::declare(channel, settings)?;
 
         let queue = channel.queue_declare_passive(DEAD)?;
         let consumer = queue.consume(ConsumerOptions::default())?;
