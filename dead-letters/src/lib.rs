@@ -2,11 +2,15 @@
 //! `receive_dead` share, and what they read from a job's headers.
 //!
 //! ```text
-//!  emit_job ──▶ exchange "jobs" ──"jobs"──▶ [ jobs ] (quorum) ──▶ job_worker
-//!                    ▲                        │  rejected, expired, maxlen, delivery_limit
-//!                    │ expired after 5 s      ▼  (dead-letter exchange "jobs.dead")
-//!  [ jobs.retry ] ◀── exchange "jobs.retry" ◀── job_worker (fail for now: a copy, then ack)
-//!                                             exchange "jobs.dead" ──▶ [ jobs.dead ] ──▶ receive_dead
+//!                    ┌─── [ jobs.retry ] ◀── exchange "jobs.retry" ◀─────┐
+//!                    │ after 5 s (its TTL):                              │ fail for now:
+//!                    ▼ dead-lettered back                                │ a copy, then ack
+//!   emit_job ──▶ exchange "jobs" ──"jobs"──▶ [ jobs ] ─────────────▶ job_worker
+//!                                          quorum, durable
+//!                                                │ dies: rejected, expired,
+//!                                                │ maxlen, delivery_limit
+//!                                                ▼
+//!                                  exchange "jobs.dead" (fanout) ──▶ [ jobs.dead ] ──▶ receive_dead
 //! ```
 //!
 //! Every program declares all of it (declaring is idempotent), so any of them may start first.
