@@ -47,9 +47,9 @@ pub fn declare_stream<'a>(
         },
     );
     declared.map_err(|error| match &error {
-        amiquip::Error::ServerClosedChannel { code: 406, message, .. } => {
-            not_a_stream(name, message).into()
-        }
+        amiquip::Error::ServerClosedChannel {
+            code: 406, message, ..
+        } => not_a_stream(name, message).into(),
         _ => anyhow::Error::new(error),
     })
 }
@@ -62,19 +62,18 @@ fn not_a_stream(name: &str, message: &str) -> common::Failure {
         .nth(1)
         .and_then(|rest| rest.split('\'').next())
         .unwrap_or("");
-    let what = if message.contains("'x-queue-type'") {
-        match current {
-            "classic" | "quorum" => format!("a {current} queue"),
-            // 3.10 says 'none' for a classic queue declared without a type.
-            _ => "a queue of another type".to_string(),
+    let what = match current {
+        "classic" | "quorum" if message.contains("'x-queue-type'") => {
+            format!("as a {current} queue")
         }
-    } else if message.contains("'x-max-length-bytes'") {
-        "a stream with another retention".to_string()
-    } else {
-        "a queue with other properties".to_string()
+        // RabbitMQ 3.10 may name another argument first (the retention, 'durable'), and 'none'.
+        _ => {
+            "and is not this stream (a classic or quorum queue, or a stream with another retention)"
+                .to_string()
+        }
     };
     common::Failure::new(format!(
-        "'{name}' already exists as {what}, and a queue's type and arguments never change \
+        "'{name}' already exists {what}, and a queue's type and arguments never change \
          (the broker: {message})"
     ))
     .hint(format!(
@@ -100,10 +99,7 @@ pub fn parse_offset(text: &str) -> Result<AmqpValue, String> {
             .map_err(|_| format!("the offset '{text}' is too large"));
     }
     if let Some(number) = text.strip_suffix(['Y', 'M', 'D', 'h', 'm', 's']) {
-        if !number.is_empty()
-            && number.len() <= 9
-            && number.bytes().all(|b| b.is_ascii_digit())
-        {
+        if !number.is_empty() && number.len() <= 9 && number.bytes().all(|b| b.is_ascii_digit()) {
             return Ok(AmqpValue::LongString(text.to_string()));
         }
     }
@@ -157,7 +153,12 @@ fn parse_utc_time(text: &str) -> Option<u64> {
 
 /// The offset of a delivery from a stream: the broker puts it in the header `x-stream-offset`.
 pub fn offset_of(delivery: &Delivery) -> Option<i64> {
-    match delivery.properties.headers().as_ref()?.get("x-stream-offset")? {
+    match delivery
+        .properties
+        .headers()
+        .as_ref()?
+        .get("x-stream-offset")?
+    {
         AmqpValue::LongLongInt(offset) => Some(*offset),
         AmqpValue::LongInt(offset) => Some(i64::from(*offset)),
         AmqpValue::LongUInt(offset) => Some(i64::from(*offset)),
@@ -195,12 +196,12 @@ pub fn reading_failure(error: anyhow::Error, stream: &str, after: Option<i64>) -
         ))
         .hint(match after {
             Some(offset) => format!(
-                "have the producer send AMQP 1.0 messages (rstream: AMQPMessage(body=...)); to skip what \
-                 is unreadable, start further on: receive_stream {} (or next)",
-                offset + 2
+                "have the producer send AMQP 1.0 messages (rstream: AMQPMessage(body=...)); the broker \
+                 reads a stream by chunks, so to get past it read what comes from now on: \
+                 receive_stream next (offsets above {offset} in a later chunk work too)"
             ),
             None => "have the producer send AMQP 1.0 messages (rstream: AMQPMessage(body=...)); \
-                     to skip what is there, start with next"
+                     to read what comes from now on: receive_stream next"
                 .to_string(),
         })
         .into();
@@ -215,7 +216,9 @@ mod tests {
 
     #[test]
     fn offsets_are_words_numbers_times_or_intervals() {
-        for word in ["first", "last", "next", "30m", "2h", "7D", "1Y", "10s", "3M"] {
+        for word in [
+            "first", "last", "next", "30m", "2h", "7D", "1Y", "10s", "3M",
+        ] {
             assert_eq!(
                 parse_offset(word),
                 Ok(AmqpValue::LongString(word.to_string()))
@@ -253,7 +256,9 @@ mod tests {
         ] {
             assert!(parse_offset(bad).is_err(), "{bad:?}");
         }
-        assert!(parse_offset("forty").unwrap_err().contains("is not an offset"));
+        assert!(parse_offset("forty")
+            .unwrap_err()
+            .contains("is not an offset"));
     }
 
     #[test]

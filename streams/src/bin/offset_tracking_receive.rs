@@ -36,7 +36,10 @@ const CONFIRM_TIMEOUT: Duration = Duration::from_secs(5);
 fn main() -> ExitCode {
     common::run(|| {
         if !common::args(HELP)?.is_empty() {
-            return Err(common::usage(HELP, "offset_tracking_receive takes no arguments"));
+            return Err(common::usage(
+                HELP,
+                "offset_tracking_receive takes no arguments",
+            ));
         }
 
         let session = common::connect()?;
@@ -44,7 +47,8 @@ fn main() -> ExitCode {
         let stream = streams::declare_stream(channel, STREAM, RETENTION_BYTES)?;
         let confirms = channel.listen_for_publisher_confirms()?;
         channel.enable_publisher_confirms()?;
-        let store = OffsetStore::declare(channel, &format!("{STREAM}.{CONSUMER_NAME}"))?;
+        let mut store =
+            OffsetStore::declare(channel, &format!("{STREAM}.{CONSUMER_NAME}"), confirms)?;
 
         // Where to start: right after the offset stored last, or the stream's first message.
         let stored_last = store.query()?;
@@ -72,7 +76,8 @@ fn main() -> ExitCode {
                     // Ctrl+C: store how far we got, so that the next run starts right after it.
                     if error.is::<common::Interrupted>() && processed != stored {
                         if let Some(offset) = processed {
-                            store.save(offset, &session, &confirms)?;
+                            store.save(offset)?;
+                            store.flush(offset, &session)?;
                         }
                     }
                     return Err(streams::reading_failure(error, STREAM, processed));
@@ -97,12 +102,16 @@ fn main() -> ExitCode {
             }
             processed = Some(offset);
             count += 1;
-            // Every 10 messages, and at the marker: a store costs a publish and its confirm.
+            // Every 10 messages, and at the marker. A store is one small publish, not awaited:
+            // killed meanwhile, the next run starts after an earlier stored offset, which
+            // re-reads a few messages more and skips none.
             if count % 10 == 0 || is_marker {
-                store.save(offset, &session, &confirms)?;
+                store.save(offset)?;
                 stored = Some(offset);
             }
             if is_marker {
+                // Before we say we are done, the broker has every offset we stored.
+                store.flush(offset, &session)?;
                 break;
             }
         }
@@ -120,6 +129,10 @@ fn main() -> ExitCode {
 struct OffsetStore<'a> {
     channel: &'a Channel,
     queue: amiquip::Queue<'a>,
+    confirms: Receiver<Confirm>,
+    /// How many offsets we published, and up to which the broker has confirmed them.
+    published: u64,
+    confirmed: u64,
 }
 
 impl<'a> OffsetStore<'a> {
@@ -127,7 +140,12 @@ impl<'a> OffsetStore<'a> {
     /// queue (in a vhost whose default queue type is quorum too: a quorum queue would count
     /// every read of the offset as a redelivery and, from RabbitMQ 4.0, drop the offset after
     /// 20), and at most one message, the oldest dropped when a new one comes (`drop-head`).
-    fn declare(channel: &'a Channel, name: &str) -> anyhow::Result<Self> {
+    /// Its publishes are confirmed (`confirms`: the channel is in confirm mode).
+    fn declare(
+        channel: &'a Channel,
+        name: &str,
+        confirms: Receiver<Confirm>,
+    ) -> anyhow::Result<Self> {
         let mut arguments = FieldTable::new();
         arguments.insert(
             "x-queue-type".to_string(),
@@ -146,7 +164,13 @@ impl<'a> OffsetStore<'a> {
                 ..Default::default()
             },
         )?;
-        Ok(OffsetStore { channel, queue })
+        Ok(OffsetStore {
+            channel,
+            queue,
+            confirms,
+            published: 0,
+            confirmed: 0,
+        })
     }
 
     /// The offset stored last, if any: the queue's one message, read and put back at once
@@ -172,31 +196,51 @@ impl<'a> OffsetStore<'a> {
         }
     }
 
-    /// Stores `offset`: a persistent message that replaces the one before (`x-max-length` 1),
-    /// confirmed by the broker before we read on, so that what we report stored is stored.
-    fn save(
-        &self,
-        offset: i64,
-        session: &common::Session,
-        confirms: &Receiver<Confirm>,
-    ) -> anyhow::Result<()> {
+    /// Stores `offset`: a persistent message that replaces the one before (`x-max-length` 1).
+    /// As the stream protocol's `store_offset`, it does not wait: the broker's confirms are
+    /// taken in as they come (a nack is an error), and awaited by [`flush`](Self::flush).
+    fn save(&mut self, offset: i64) -> anyhow::Result<()> {
         let properties = AmqpProperties::default().with_delivery_mode(2);
         self.channel.basic_publish(
             "",
             Publish::with_properties(offset.to_string().as_bytes(), self.queue.name(), properties),
         )?;
-        match session.confirm(confirms, CONFIRM_TIMEOUT)? {
-            Some(Confirm::Ack(_)) => Ok(()),
-            Some(Confirm::Nack(_)) => Err(common::Failure::new(format!(
-                "the broker refused to store offset {offset} (nack)"
+        self.published += 1;
+        while let Ok(confirm) = self.confirms.try_recv() {
+            self.settle(confirm, offset)?;
+        }
+        Ok(())
+    }
+
+    /// Waits until the broker has confirmed every offset stored, `offset` the last one.
+    fn flush(&mut self, offset: i64, session: &common::Session) -> anyhow::Result<()> {
+        while self.confirmed < self.published {
+            match session.confirm(&self.confirms, CONFIRM_TIMEOUT)? {
+                Some(confirm) => self.settle(confirm, offset)?,
+                None => {
+                    return Err(common::Failure::new(format!(
+                        "the broker did not confirm storing offset {offset} within {} s",
+                        CONFIRM_TIMEOUT.as_secs()
+                    ))
+                    .hint("is it overloaded? scripts/broker status")
+                    .into())
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Takes in one confirm (in order, on one queue: its number is how many are confirmed).
+    fn settle(&mut self, confirm: Confirm, offset: i64) -> anyhow::Result<()> {
+        match confirm {
+            Confirm::Ack(payload) => {
+                self.confirmed = self.confirmed.max(payload.delivery_tag);
+                Ok(())
+            }
+            Confirm::Nack(_) => Err(common::Failure::new(format!(
+                "the broker refused to store an offset (nack; the last one stored: {offset})"
             ))
             .hint("is the broker short of disk? scripts/broker status")
-            .into()),
-            None => Err(common::Failure::new(format!(
-                "the broker did not confirm storing offset {offset} within {} s",
-                CONFIRM_TIMEOUT.as_secs()
-            ))
-            .hint("is it overloaded? scripts/broker status")
             .into()),
         }
     }

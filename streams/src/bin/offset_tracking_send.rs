@@ -27,7 +27,10 @@ const CONFIRM_TIMEOUT: Duration = Duration::from_secs(5);
 fn main() -> ExitCode {
     common::run(|| {
         if !common::args(HELP)?.is_empty() {
-            return Err(common::usage(HELP, "offset_tracking_send takes no arguments"));
+            return Err(common::usage(
+                HELP,
+                "offset_tracking_send takes no arguments",
+            ));
         }
 
         let session = common::connect()?;
@@ -63,9 +66,14 @@ fn main() -> ExitCode {
             // `multiple`: the confirm covers every number up to its own.
             let settled: Vec<u64> = if payload.multiple {
                 let rest = unconfirmed.split_off(&(payload.delivery_tag + 1));
-                std::mem::replace(&mut unconfirmed, rest).into_iter().collect()
+                std::mem::replace(&mut unconfirmed, rest)
+                    .into_iter()
+                    .collect()
             } else {
-                unconfirmed.take(&payload.delivery_tag).into_iter().collect()
+                unconfirmed
+                    .take(&payload.delivery_tag)
+                    .into_iter()
+                    .collect()
             };
             if !acked {
                 refused += settled.len();

@@ -37,9 +37,11 @@ fn main() -> ExitCode {
         match session.confirm(&confirms, Duration::from_secs(5))? {
             Some(amiquip::Confirm::Ack(_)) => {}
             Some(amiquip::Confirm::Nack(_)) => {
-                return Err(common::Failure::new("the broker refused the message (nack)")
-                    .hint("is the broker short of disk? scripts/broker status")
-                    .into())
+                return Err(
+                    common::Failure::new("the broker refused the message (nack)")
+                        .hint("is the broker short of disk? scripts/broker status")
+                        .into(),
+                )
             }
             None => return Err(session.unconfirmed("the message", Duration::from_secs(5))),
         }
