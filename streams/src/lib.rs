@@ -13,7 +13,9 @@ use amiquip::{AmqpValue, Channel, Delivery, FieldTable, Queue, QueueDeclareOptio
 
 /// How many deliveries a stream consumer may hold unacknowledged: the broker reads the stream
 /// ahead by this many messages. A stream consumer must set one (`basic.qos`), or the broker
-/// refuses the consume. Measured (scripts/bench): 1,000 replays ~2x faster than 100.
+/// refuses the consume. Measured replaying 50,000 messages on one machine: 10, 100 and 1,000
+/// all gave 41,000 to 61,000 msg/s (the noise is larger than the difference); over a real
+/// network, where each ack takes longer to come back, a larger prefetch keeps the reader fed.
 pub const PREFETCH: u16 = 1_000;
 
 /// Declares the stream `name`, keeping at most `retention_bytes` bytes (the oldest segments go
