@@ -257,7 +257,7 @@ fn offset_tracking_killed_mid_read_rereads_at_most_since_the_last_stored_offset_
     // The restart starts right after the stored offset: it re-reads only what came after it
     // (what the killed run had read since its last store), and skips nothing.
     assert_eq!(tracking_run(&vhost), done(stored + 1, 70_000));
-    assert!(stored >= 9 && stored < 70_000, "{stored}");
+    assert!((9..70_000).contains(&stored), "{stored}");
 }
 
 #[test]
