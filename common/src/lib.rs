@@ -104,7 +104,8 @@ fn parse_args(args: impl IntoIterator<Item = String>, help: &str) -> anyhow::Res
     let mut words = Vec::new();
     let mut flags_done = false;
     for arg in args {
-        if flags_done || !arg.starts_with('-') || arg == "-" {
+        if flags_done || !arg.starts_with('-') || arg == "-" || is_negative_number(&arg) {
+            // A negative number is a word, for the program to accept or refuse as it should.
             words.push(arg);
         } else if arg == "--" {
             flags_done = true;
@@ -118,6 +119,12 @@ fn parse_args(args: impl IntoIterator<Item = String>, help: &str) -> anyhow::Res
         }
     }
     Ok(words)
+}
+
+/// `-5`, `-1.5`: an argument that is a number, not an option.
+fn is_negative_number(arg: &str) -> bool {
+    arg.strip_prefix('-')
+        .is_some_and(|n| n.starts_with(|c: char| c.is_ascii_digit()) && n.parse::<f64>().is_ok())
 }
 
 /// The usage line of a program whose `--help` text is `help` (its first line), alone, as the
@@ -166,6 +173,10 @@ pub fn deliveries<'c, 'a>(
     consumer: &'c Consumer<'a>,
 ) -> impl Iterator<Item = anyhow::Result<Delivery>> + 'c {
     let stop = interrupt::receiver();
+    // Given several brokers (a cluster's nodes), say which one this consumer waits on.
+    if let Some(reached) = connect::take_reached() {
+        eprintln!("{reached}");
+    }
     std::iter::from_fn(move || {
         crossbeam_channel::select! {
             recv(consumer.receiver()) -> message => delivery_of(message.ok()),
@@ -228,10 +239,10 @@ fn delivery_of(message: Option<ConsumerMessage>) -> Option<anyhow::Result<Delive
             | ConsumerMessage::ClientClosedChannel
             | ConsumerMessage::ClientClosedConnection,
         ) => None,
-        None => Some(Err(Failure::new(
-            "lost the connection to the broker (it stopped, or the network failed)",
+        None => Some(Err(report::lost_connection(
+            Failure::new("lost the connection to the broker (it stopped, or the network failed)")
+                .hint("is the broker running? scripts/broker status"),
         )
-        .hint("is the broker running? scripts/broker status")
         .into())),
     }
 }
@@ -346,6 +357,15 @@ mod tests {
         assert_eq!(parse(&["a", "b."]).unwrap(), ["a", "b."]);
         assert_eq!(parse(&["--", "-5", "--help"]).unwrap(), ["-5", "--help"]);
         assert_eq!(parse(&["-"]).unwrap(), ["-"]);
+    }
+
+    #[test]
+    fn a_negative_number_is_a_word_for_the_program_to_judge_not_an_option() {
+        // rpc_client -5 is told what n may be, not to put -- before it.
+        assert_eq!(parse(&["-5"]).unwrap(), ["-5"]);
+        assert_eq!(parse(&["-1.5", "x"]).unwrap(), ["-1.5", "x"]);
+        assert!(parse(&["-x5"]).unwrap_err().is::<Usage>());
+        assert!(parse(&["-inf"]).unwrap_err().is::<Usage>());
     }
 
     #[test]

@@ -307,6 +307,25 @@ mod tests {
     }
 
     #[test]
+    fn given_several_brokers_the_hints_point_at_the_clusters_status() {
+        let line = for_the_brokers("x (hint: is the broker running? scripts/broker status)".into());
+        assert_eq!(
+            line,
+            "x (hint: is the broker running? scripts/broker status)"
+        );
+        several_brokers();
+        for hint in [
+            "is the broker running? scripts/broker status",
+            "a cluster without the majority of its nodes? scripts/broker status (scripts/broker cluster status)",
+        ] {
+            let line = for_the_brokers(format!("x (hint: {hint})"));
+            assert!(line.ends_with("scripts/broker cluster status)"), "{line}");
+            assert_eq!(line.matches("scripts/broker").count(), 1, "{line}");
+        }
+        SEVERAL_BROKERS.store(false, Ordering::Relaxed);
+    }
+
+    #[test]
     fn a_failure_prints_its_hint_on_the_same_line() {
         let error = anyhow::Error::new(Failure::new("cannot reach the broker").hint("start it"));
         assert_eq!(describe(&error), "cannot reach the broker (hint: start it)");
