@@ -159,13 +159,12 @@ impl Session {
     }
 }
 
-/// A close that got no answer from a broker that blocked the connection (a resource alarm).
+/// A close that cannot be answered: the broker blocked the connection (a resource alarm).
 fn blocked_while_closing(reason: &str) -> Failure {
     Failure::new(format!(
-        "the broker blocked this connection ({}) and stopped reading what it sends: \
-         what was published last may never reach a queue (no answer to our close within {} s)",
+        "the broker blocked this connection ({}) and stopped reading what it sends, our close \
+         included: what was published last may never reach a queue",
         report::printable(reason),
-        CLOSE_TIMEOUT.as_secs()
     ))
     .hint(ALARM_HINT)
 }
