@@ -162,6 +162,9 @@ impl FakeBroker {
                         let acceptor = acceptor.clone();
                         std::thread::spawn(move || {
                             let _ = socket.set_nonblocking(false);
+                            // As RabbitMQ does (tcp_listen_options nodelay): no Nagle stall
+                            // between the many small acks of a batch.
+                            let _ = socket.set_nodelay(true);
                             let stream = match acceptor {
                                 None => Stream::Plain(socket),
                                 Some(acceptor) => match acceptor.accept(socket) {
