@@ -227,12 +227,21 @@ pub fn connect() -> anyhow::Result<Session> {
     for (n, address) in addresses.iter().enumerate() {
         match connect_to(address) {
             Ok(session) => {
-                *REACHED.lock().unwrap_or_else(|e| e.into_inner()) = Some(format!(
-                    "connected to {} (broker {} of {} in AMQP_URL)",
-                    address.host_port(),
-                    n + 1,
-                    addresses.len()
-                ));
+                // Not the first: say which node this program is on (a restarted worker, say),
+                // on stderr, before anything it prints on stdout.
+                if n > 0 {
+                    let skipped: Vec<String> = addresses[..n]
+                        .iter()
+                        .map(BrokerAddress::host_port)
+                        .collect();
+                    eprintln!(
+                        "connected to {} (broker {} of {} in AMQP_URL; {} did not answer)",
+                        address.host_port(),
+                        n + 1,
+                        addresses.len(),
+                        skipped.join(", ")
+                    );
+                }
                 return Ok(session);
             }
             Err(error) => {
@@ -254,16 +263,6 @@ pub fn connect() -> anyhow::Result<Session> {
     ))
     .hint("is the cluster running? scripts/broker cluster status")
     .into())
-}
-
-/// Which of several brokers in `AMQP_URL` [`connect`] reached, as a line for the learner.
-static REACHED: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
-
-/// The line that says which of several brokers in `AMQP_URL` the program reached, once: a
-/// consumer prints it (on stderr) when it starts waiting, so that a learner running workers
-/// on a cluster sees which node each one is on. `None` with a single broker.
-pub(crate) fn take_reached() -> Option<String> {
-    REACHED.lock().unwrap_or_else(|e| e.into_inner()).take()
 }
 
 /// Connects to `address` and opens a channel.

@@ -178,10 +178,6 @@ pub fn deliveries<'c, 'a>(
     consumer: &'c Consumer<'a>,
 ) -> impl Iterator<Item = anyhow::Result<Delivery>> + 'c {
     let stop = interrupt::receiver();
-    // Given several brokers (a cluster's nodes), say which one this consumer waits on.
-    if let Some(reached) = connect::take_reached() {
-        eprintln!("{reached}");
-    }
     std::iter::from_fn(move || {
         crossbeam_channel::select! {
             recv(consumer.receiver()) -> message => delivery_of(message.ok()),
