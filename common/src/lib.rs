@@ -18,7 +18,7 @@
 //! | the address: `AMQP_URL` or `RABBITMQ_*`, percent-decoding, IPv6 brackets | `address.rs` |
 //! | the socket: connect timeout, TCP_NODELAY, TLS with a CA file; never a URL to amiquip (its errors would print the password) | `connect.rs` |
 //! | closing within 5 s, and a connection blocked by a resource alarm | `connect.rs` |
-//! | frames checked before amiquip parses them, heartbeats kept on, every wait bounded | `guard.rs` |
+//! | frames checked before amiquip parses them (over TCP and over TLS, which `common` does itself for it), heartbeats kept on, every wait bounded | `guard.rs` |
 //! | one line per failure: amiquip's errors explained, the password redacted, control characters removed | `report.rs` |
 //! | Ctrl+C and SIGTERM | `interrupt.rs` |
 //! | a panic (amiquip's I/O thread included) in one line | [`run`], here |
