@@ -17,3 +17,27 @@ fn the_chapter_guide_runs_as_written() {
     ];
     harness::run_guide("streams/README.md", &programs, &[]);
 }
+
+/// The Chinese guide (streams/README.zh-CN.md) has the English guide's commands and output.
+#[test]
+fn the_chinese_guide_has_the_same_commands() {
+    harness::assert_same_commands("streams/README.md", "streams/README.zh-CN.md");
+}
+
+#[test]
+#[ignore = "needs RabbitMQ: run scripts/test"]
+fn the_chinese_guide_runs_as_written() {
+    let programs = [
+        ("send_stream", env!("CARGO_BIN_EXE_send_stream")),
+        ("receive_stream", env!("CARGO_BIN_EXE_receive_stream")),
+        (
+            "offset_tracking_send",
+            env!("CARGO_BIN_EXE_offset_tracking_send"),
+        ),
+        (
+            "offset_tracking_receive",
+            env!("CARGO_BIN_EXE_offset_tracking_receive"),
+        ),
+    ];
+    harness::run_guide("streams/README.zh-CN.md", &programs, &[]);
+}
