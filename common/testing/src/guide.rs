@@ -46,7 +46,8 @@ struct Block {
 
 /// Runs the runnable blocks of the guide at `path` (relative to the workspace root) in a vhost
 /// of its own. `programs` maps the binary names the guide uses to their paths. `env` is given
-/// to every program (e.g. a shorter `WORKER_SECONDS_PER_DOT`). Returns how many commands ran.
+/// to every program (e.g. a shorter `WORKER_SECONDS_PER_DOT`) and to `scripts/broker`. Returns
+/// how many commands ran.
 pub fn run_guide(path: &str, programs: &[(&str, &str)], env: &[(&str, &str)]) -> usize {
     let vhost = Vhost::new(&format!("guide-{}", path.replace(['/', '.'], "-")));
     run(path, programs, env, Place::Vhost(&vhost))
@@ -445,7 +446,7 @@ impl Section<'_> {
             }
             ["scripts/broker", args @ ..] => {
                 let mut command = Command::new(workspace_root().join("scripts/broker"));
-                command.args(args);
+                command.args(args).envs(self.env.iter().copied());
                 match self.place {
                     Place::Vhost(vhost) => command.env("RABBITMQ_VHOST", &vhost.name),
                     Place::Cluster(cluster) => command.envs(cluster.env.iter().cloned()),
