@@ -335,8 +335,8 @@ fn the_default_guest_user_may_log_in_over_loopback_only() {
 }
 
 #[test]
-fn a_node_name_that_would_reach_beyond_its_own_state_folder_is_refused_before_anything_is_deleted(
-) {
+fn a_node_name_that_would_reach_beyond_its_own_state_folder_is_refused_before_anything_is_deleted()
+{
     let scratch = Scratch::new("names");
     let state = scratch.dir("state");
     // Another node's state, and a folder beside the state folder.
@@ -366,7 +366,10 @@ fn a_node_name_that_would_reach_beyond_its_own_state_folder_is_refused_before_an
             "{name}: {err}"
         );
         assert!(state.join("course/keep").exists(), "{name} wiped the state");
-        assert!(scratch.0.join("other/keep").exists(), "{name} wiped ../other");
+        assert!(
+            scratch.0.join("other/keep").exists(),
+            "{name} wiped ../other"
+        );
     }
 }
 

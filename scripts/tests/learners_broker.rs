@@ -103,7 +103,9 @@ fn chapter_7s_policy_example_works_through_the_management_api() {
     assert!(set.starts_with("Setting policy \"cap\""), "{set}");
     let listed = succeeds(broker(&vhost, &["list_policies"]));
     assert!(
-        listed.contains("\tcap\t^amq\\.gen-\tqueues\t{\"max-length\":10,\"overflow\":\"reject-publish\"}\t0"),
+        listed.contains(
+            "\tcap\t^amq\\.gen-\tqueues\t{\"max-length\":10,\"overflow\":\"reject-publish\"}\t0"
+        ),
         "{listed}"
     );
     let refused = vhost.run(&confirms, &["50"]);
@@ -138,7 +140,11 @@ fn chapter_7s_policy_example_works_through_the_management_api() {
     assert_eq!(policy["definition"]["delivery-limit"], 2);
     let bad = broker(&vhost, &["set_policy", "x", ".*", "not json"]);
     assert_eq!(bad.status.code(), Some(1));
-    assert!(text(&bad).1.contains("not a JSON object"), "{:?}", text(&bad));
+    assert!(
+        text(&bad).1.contains("not a JSON object"),
+        "{:?}",
+        text(&bad)
+    );
 }
 
 #[test]
@@ -148,10 +154,20 @@ fn queues_and_exchanges_are_listed_and_deleted_through_the_management_api() {
     vhost.run(&program("emit_log"), &[]); // declares the fanout exchange 'logs'
     vhost.produce(&program("send"), &[]);
     let exchanges = succeeds(broker(&vhost, &["exchanges"]));
-    assert!(exchanges.lines().any(|l| l == "logs\tfanout"), "{exchanges}");
+    assert!(
+        exchanges.lines().any(|l| l == "logs\tfanout"),
+        "{exchanges}"
+    );
     let queues = succeeds(broker(
         &vhost,
-        &["list_queues", "--no-table-headers", "-q", "name", "messages", "durable"],
+        &[
+            "list_queues",
+            "--no-table-headers",
+            "-q",
+            "name",
+            "messages",
+            "durable",
+        ],
     ));
     assert_eq!(queues, "hello\t1\tfalse\n");
     succeeds(broker(&vhost, &["delete_queue", "hello"]));
