@@ -612,7 +612,7 @@ fn normalize(lines: &[String], listing: bool) -> Vec<String> {
             *l != "Interrupted" && !l.starts_with("Timeout: ") && !l.starts_with("Listing ")
         })
         .map(|l| {
-            let l = mask_millis(&mask_generated_names(l));
+            let l = mask_job_ids(&mask_millis(&mask_generated_names(l)));
             if listing {
                 l.split_whitespace().collect::<Vec<_>>().join(" ")
             } else {
@@ -636,6 +636,35 @@ fn mask_millis(line: &str) -> String {
         }
         _ => line.to_string(),
     }
+}
+
+/// Chapter 9's job ids (`k3x9q2m7`: 8 characters, a letter then a digit, four times) are new
+/// in every run: each is left aside, as `job-…`.
+fn mask_job_ids(line: &str) -> String {
+    let is_id = |w: &str| {
+        w.len() == 8
+            && w.bytes().enumerate().all(|(i, b)| {
+                if i % 2 == 0 {
+                    b.is_ascii_lowercase()
+                } else {
+                    b.is_ascii_digit()
+                }
+            })
+    };
+    let mut out = String::new();
+    let mut word = String::new();
+    for c in line.chars().chain(std::iter::once('\0')) {
+        if c.is_ascii_alphanumeric() {
+            word.push(c);
+            continue;
+        }
+        out.push_str(if is_id(&word) { "job-…" } else { &word });
+        word.clear();
+        if c != '\0' {
+            out.push(c);
+        }
+    }
+    out
 }
 
 fn mask_generated_names(line: &str) -> String {
@@ -739,6 +768,23 @@ mod tests {
                 &["Published 6,000 messages in batch in 152 ms".into()],
                 false
             )
+        );
+    }
+
+    #[test]
+    fn job_ids_do_not_count() {
+        let a = normalize(
+            &[" [x] Dead k3x9q2m7: fail (reason rejected, from jobs)".into()],
+            false,
+        );
+        let b = normalize(
+            &[" [x] Dead a0b1c2d3: fail (reason rejected, from jobs)".into()],
+            false,
+        );
+        assert_eq!(a, b);
+        assert_eq!(
+            normalize(&["fib 63245986 abcdefgh".into()], false),
+            ["fib 63245986 abcdefgh"]
         );
     }
 
