@@ -1,0 +1,38 @@
+//! Ctrl+C right after a consumer's ready line: every consumer of the course counts as waiting
+//! once it has printed that line, so it always ends cleanly (`Interrupted`, exit 0), never as a
+//! program interrupted before it finished. Run with scripts/test.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails loudly on what it did not expect
+
+use harness::{program, Vhost};
+
+/// How many times each consumer is interrupted the instant its ready line shows.
+const ROUNDS: usize = 15;
+
+/// Starts `name` with `args` `ROUNDS` times, sends SIGINT as soon as its ready line is read,
+/// and asserts each run ended with `Interrupted` and exit 0.
+fn interrupt_right_after_the_ready_line(vhost: &Vhost, name: &str, args: &[&str]) {
+    let path = program(name);
+    for round in 1..=ROUNDS {
+        // `consumer` returns the moment the ready line arrives through the pipe.
+        let consumer = vhost.consumer(&path, args);
+        consumer.signal("INT");
+        let (status, lines) = consumer.wait();
+        assert!(
+            status.success() && lines.last().map(String::as_str) == Some("Interrupted"),
+            "{name}, round {round}: exited with {status} after printing {lines:#?}"
+        );
+    }
+}
+
+#[test]
+#[ignore = "needs RabbitMQ: run scripts/test"]
+fn every_consumer_interrupted_right_after_its_ready_line_says_interrupted_and_exits_0() {
+    let vhost = Vhost::new("ctrl-c");
+    interrupt_right_after_the_ready_line(&vhost, "receive", &[]);
+    interrupt_right_after_the_ready_line(&vhost, "worker", &[]);
+    interrupt_right_after_the_ready_line(&vhost, "receive_logs", &[]);
+    interrupt_right_after_the_ready_line(&vhost, "receive_logs_direct", &["info"]);
+    interrupt_right_after_the_ready_line(&vhost, "receive_logs_topic", &["#"]);
+    interrupt_right_after_the_ready_line(&vhost, "rpc_server", &[]);
+}
