@@ -100,7 +100,12 @@ pub fn args(help: &str) -> anyhow::Result<Vec<String>> {
     parse_args(args, help)
 }
 
-fn parse_args(args: impl IntoIterator<Item = String>, help: &str) -> anyhow::Result<Vec<String>> {
+/// As [`args`], for a program that took its own options out of the arguments first (as
+/// chapter 9's `emit_job --ttl <ms>`): `args` are the ones left.
+pub fn parse_args(
+    args: impl IntoIterator<Item = String>,
+    help: &str,
+) -> anyhow::Result<Vec<String>> {
     let mut words = Vec::new();
     let mut flags_done = false;
     for arg in args {

@@ -5,7 +5,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails loudly on what it did not expect
 
-use harness::{broker_ports, free_ports, text, workspace_root};
+use harness::{broker_ports, free_ports, programs_dir, text, workspace_root};
 use std::os::unix::fs::{symlink, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -84,7 +84,7 @@ fn with_rabbitmq_on_path_as_homebrew_installs_it_and_no_gnu_timeout_or_ss_the_sc
     }
     let system = path_without(&scratch, &["timeout", "gtimeout", "ss"]);
     // The demo builds the course with cargo first; scripts/test has built it already.
-    let programs = workspace_root().join("target/debug");
+    let programs = programs_dir();
     assert!(
         programs.join("send").exists() && programs.join("receive").exists(),
         "build the course first: scripts/test does"
@@ -110,6 +110,11 @@ fn with_rabbitmq_on_path_as_homebrew_installs_it_and_no_gnu_timeout_or_ss_the_sc
         ("BROKER_DIST_PORT", (port + 20000).to_string()),
         ("RABBITMQ_PORT", port.to_string()),
         ("WORKER_SECONDS_PER_DOT", "0.01".to_string()),
+        // Where cargo built the programs (the demo's stub cargo builds nothing).
+        (
+            "CARGO_TARGET_DIR",
+            programs.parent().unwrap().display().to_string(),
+        ),
     ];
     broker(&env, &["reset"]);
     let started = broker(&env, &["start"]);
@@ -293,7 +298,12 @@ fn a_rabbitmq_that_was_installed_before_is_never_stopped_or_disabled() {
 #[test]
 #[ignore = "needs RabbitMQ: run scripts/test"]
 fn the_test_broker_listens_on_loopback_only() {
-    let pid_file = workspace_root().join(".broker/course-test/pid");
+    // scripts/test's node: BROKER_NODE, from COURSE_TEST_NODE.
+    let node = std::env::var("BROKER_NODE").unwrap_or_else(|_| "course-test@localhost".into());
+    let pid_file = workspace_root()
+        .join(".broker")
+        .join(node.split('@').next().unwrap())
+        .join("pid");
     let pid =
         std::fs::read_to_string(&pid_file).expect("the test node's pid file: run scripts/test");
     let sockets = Command::new("ss").args(["-ltnpH"]).output().unwrap();
@@ -322,4 +332,231 @@ fn the_default_guest_user_may_log_in_over_loopback_only() {
         .unwrap();
     assert!(output.status.success(), "{:?}", text(&output));
     assert_eq!(text(&output).0.trim(), "{ok,[<<\"guest\">>]}");
+}
+
+#[test]
+fn a_node_name_that_would_reach_beyond_its_own_state_folder_is_refused_before_anything_is_deleted()
+{
+    let scratch = Scratch::new("names");
+    let state = scratch.dir("state");
+    // Another node's state, and a folder beside the state folder.
+    std::fs::write(scratch.dir("state/course").join("keep"), "").unwrap();
+    std::fs::write(scratch.dir("other").join("keep"), "").unwrap();
+    for name in [
+        "@x",
+        ".@x",
+        "..@x",
+        "../other@x",
+        "course/..@x",
+        "-rf@x",
+        "a b@x",
+    ] {
+        let output = broker(
+            &[
+                ("BROKER_NODE", name.to_string()),
+                ("BROKER_DIR", state.display().to_string()),
+                ("BROKER_RABBITMQ_BIN", "/nonexistent".to_string()),
+            ],
+            &["reset"],
+        );
+        let (_, err) = text(&output);
+        assert_eq!(output.status.code(), Some(1), "{name}: {err}");
+        assert!(
+            err.starts_with(&format!("broker: refusing the node name '{name}'")),
+            "{name}: {err}"
+        );
+        assert!(state.join("course/keep").exists(), "{name} wiped the state");
+        assert!(
+            scratch.0.join("other/keep").exists(),
+            "{name} wiped ../other"
+        );
+    }
+}
+
+#[test]
+fn reset_waits_until_a_node_that_rabbitmqctl_cannot_stop_is_gone_before_deleting_its_state() {
+    let scratch = Scratch::new("dying");
+    // A RabbitMQ whose rabbitmqctl cannot reach the node.
+    let bin = scratch.dir("rabbitmq-bin");
+    script(&bin, "rabbitmq-server", "exit 1");
+    script(&bin, "rabbitmqctl", "exit 69");
+    // A "node" that takes a second to end after SIGTERM and writes its state meanwhile, as an
+    // Erlang VM flushing its files does. A parent shell reaps it (no init reaps here).
+    let state = scratch.0.join("fake");
+    std::fs::create_dir_all(&state).unwrap();
+    let node = format!(
+        "trap 'sleep 1; mkdir -p {state}/mnesia; echo late >{state}/mnesia/written; exit 0' TERM; while :; do sleep 0.05; done",
+        state = state.display()
+    );
+    let mut parent = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "sh -c \"$0\" & echo $! >{}/pid; wait",
+            state.display()
+        ))
+        .arg(&node)
+        .spawn()
+        .unwrap();
+    let pid_file = state.join("pid");
+    while std::fs::read_to_string(&pid_file).map_or(true, |p| p.trim().is_empty()) {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let output = broker(
+        &[
+            ("BROKER_NODE", "fake@localhost".to_string()),
+            ("BROKER_DIR", scratch.0.display().to_string()),
+            ("BROKER_RABBITMQ_BIN", bin.display().to_string()),
+        ],
+        &["reset"],
+    );
+    assert!(output.status.success(), "{:?}", text(&output));
+    // The node's last writes came before the wipe, not after it.
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let _ = parent.kill();
+    let _ = parent.wait();
+    assert!(
+        !state.exists(),
+        "the dying node wrote its state after reset wiped it: {:?}",
+        std::fs::read_dir(&state).map(|d| d.count())
+    );
+}
+
+#[test]
+#[ignore = "needs RabbitMQ: run scripts/test"]
+fn the_demo_runs_the_programs_that_cargo_built_in_cargo_target_dir() {
+    let scratch = Scratch::new("target-dir");
+    // CARGO_TARGET_DIR's programs: the course's, each noting in a log that it ran.
+    let debug = scratch.dir("elsewhere/debug");
+    let log = scratch.0.join("ran.log");
+    for name in ["send", "receive"] {
+        script(
+            &debug,
+            name,
+            &format!(
+                "echo {name} >>{}\nexec {} \"$@\"",
+                log.display(),
+                harness::program(name)
+            ),
+        );
+    }
+    let cargo = scratch.dir("cargo");
+    script(&cargo, "cargo", "exit 0"); // built already
+    let vhost = harness::Vhost::new("demo-target-dir");
+    let demo = Command::new(workspace_root().join("scripts/demo"))
+        .args(["--headless", "hello"])
+        .envs(vhost.env())
+        .env("CARGO_TARGET_DIR", scratch.0.join("elsewhere"))
+        .env(
+            "PATH",
+            format!("{}:{}", cargo.display(), std::env::var("PATH").unwrap()),
+        )
+        .output()
+        .unwrap();
+    let (out, err) = text(&demo);
+    assert!(demo.status.success(), "{out}\n{err}");
+    let ran = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(
+        ran.contains("send") && ran.contains("receive"),
+        "the demo did not run CARGO_TARGET_DIR's programs: {ran:?}\n{out}"
+    );
+}
+
+/// A machine where the broker on the port runs as another user (the distribution's service)
+/// with its management plugin off: its rabbitmqctl works through sudo only, and sudo wants the
+/// password `secret` (stubs of `id`, `sudo` and `rabbitmqctl`). Runs `scripts/broker queues`
+/// with stdin a terminal (through script(1)) that types the password, or with no terminal.
+fn queues_through_sudo(terminal: bool) -> (Option<i32>, String, std::time::Duration) {
+    use std::io::Write;
+    let scratch = Scratch::new(&format!("sudo-{terminal}"));
+    let stubs = scratch.dir("stubs");
+    let mark = scratch.0.join("authenticated");
+    let mark = mark.display();
+    script(&stubs, "id", "echo 1000");
+    script(
+        &stubs,
+        "sudo",
+        &format!(
+            r#"ask() {{ printf '[sudo] password: ' >/dev/tty; read -r pw </dev/tty; [ "$pw" = secret ] && touch {mark}; }}
+case "$1" in
+  -n) shift; [ -f {mark} ] || {{ echo 'sudo: a password is required' >&2; exit 1; }}
+      [ "$1" = true ] && exit 0; SUDO_STUB=1 exec "$@" ;;
+  -v) ask ;;
+  *) ask && SUDO_STUB=1 exec "$@" ;;
+esac"#
+        ),
+    );
+    script(
+        &stubs,
+        "rabbitmqctl",
+        r#"[ "$SUDO_STUB" = 1 ] || exit 1
+case "$*" in *list_queues*) printf 'name\tmessages_ready\tmessages_unacknowledged\nhello\t2\t0\n' ;; esac"#,
+    );
+    // The broker on the port: it answers AMQP's protocol header with a frame's first byte.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let mut stream = stream;
+            let _ = stream.write_all(&[1]);
+        }
+    });
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let http_port = closed.local_addr().unwrap().port();
+    drop(closed); // no management API
+    let broker = workspace_root().join("scripts/broker");
+    let mut command = if terminal {
+        let mut command = Command::new("script");
+        command.args(["-qec", &format!("{} queues", broker.display()), "/dev/null"]);
+        command
+    } else {
+        let mut command = Command::new(&broker);
+        command.arg("queues");
+        command
+    };
+    command
+        .env("PATH", format!("{}:/usr/bin:/bin", stubs.display()))
+        .env("BROKER_NODE", "not-ours@localhost")
+        .env("BROKER_PORT", port.to_string())
+        .env("BROKER_HTTP_PORT", http_port.to_string())
+        .env_remove("RABBITMQ_VHOST")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let started = std::time::Instant::now();
+    let mut child = command.spawn().unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let _ = stdin.write_all(b"secret\n");
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status.code();
+        }
+        if started.elapsed() > std::time::Duration::from_secs(20) {
+            let _ = child.kill();
+            break None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    drop(stdin);
+    let output = child.wait_with_output().unwrap();
+    let (out, err) = text(&output);
+    (status, format!("{out}{err}"), started.elapsed())
+}
+
+#[test]
+fn sudo_asks_for_its_password_in_the_terminal_instead_of_hanging_under_a_time_limit() {
+    let (status, printed, took) = queues_through_sudo(true);
+    assert_eq!(status, Some(0), "after {took:?}: {printed}");
+    assert!(printed.contains("[sudo] password: "), "{printed}");
+    assert!(printed.contains("hello\t2\t0"), "{printed}");
+}
+
+#[test]
+fn without_a_terminal_it_says_at_once_that_sudo_would_need_a_password() {
+    let (status, printed, took) = queues_through_sudo(false);
+    assert_eq!(status, Some(1), "{printed}");
+    assert!(took < std::time::Duration::from_secs(10), "{took:?}");
+    assert!(
+        printed.contains("sudo would need your password"),
+        "{printed}"
+    );
 }

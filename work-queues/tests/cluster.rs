@@ -1,6 +1,7 @@
 //! Beyond one machine: chapter 2's programs, unchanged, on a three-node cluster whose vhost makes
 //! `task_queue` a quorum queue. A node's death loses nothing; a cluster that lost its quorum
-//! refuses new tasks clearly. Counts are printed (run with `-- --nocapture` to see them).
+//! refuses new tasks clearly. Counts are printed (run with `-- --nocapture` to see them). The
+//! guide, CLUSTER.md, runs here too, on a cluster of its own.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails loudly on what it did not expect
 
@@ -152,4 +153,21 @@ fn with_two_of_three_nodes_down_new_task_fails_clearly_and_no_confirmed_task_is_
     got.sort_unstable();
     got.dedup();
     assert_eq!(got.len(), tasks.len(), "{lines:?}");
+}
+
+#[test]
+#[ignore = "needs RabbitMQ: run scripts/test"]
+fn the_cluster_guide_runs_as_written() {
+    let programs = [("new_task", NEW_TASK), ("worker", WORKER)];
+    let started = Instant::now();
+    let commands = harness::run_cluster_guide(
+        "work-queues/CLUSTER.md",
+        &programs,
+        // 8 s for a long task: time to kill its node while the worker works on it.
+        &[("WORKER_SECONDS_PER_DOT", "0.8")],
+    );
+    eprintln!(
+        "cluster guide: {commands} commands in {:.0} s",
+        started.elapsed().as_secs_f64()
+    );
 }

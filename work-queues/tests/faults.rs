@@ -4,7 +4,7 @@
 
 #![allow(clippy::unwrap_used)] // a test fails loudly on what it did not expect
 
-use harness::{tally, text, PrivateNode, Running, Vhost};
+use harness::{eventually_within, tally, text, PrivateNode, Running, Vhost, PATIENCE};
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
@@ -74,11 +74,11 @@ fn assert_nothing_lost(vhost: &Vhost, tasks: &[String], done: &HashMap<String, u
     assert!(lost.is_empty(), "{} tasks lost: {lost:?}", lost.len());
     let unknown: HashSet<&String> = done.keys().filter(|t| !tasks.contains(t)).collect();
     assert!(unknown.is_empty(), "tasks nobody queued: {unknown:?}");
-    assert_eq!(
-        vhost.list_queues(),
-        [("task_queue".to_string(), 0, 0)],
-        "the queue is empty, nothing unacked"
-    );
+    // A worker prints ` [x] Done` just before its ack reaches the broker: the queue is empty
+    // a moment later, not at once.
+    eventually_within(PATIENCE, "task_queue empty, nothing unacked", || {
+        (vhost.list_queues() == [("task_queue".to_string(), 0, 0)]).then_some(())
+    });
 }
 
 #[test]

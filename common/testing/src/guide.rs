@@ -5,15 +5,32 @@
 //! each `$ command` line runs, and the lines after it are what it must print. A block fenced
 //! as ```` ```console consumer ```` is one consumer in a terminal of its own: its command
 //! starts in the background, and the lines are all it prints during the section (its
-//! `Interrupted` aside); it gets Ctrl+C when the section (a `##` heading) ends. Commands:
+//! `Interrupted` aside); it gets Ctrl+C when the section (a `##` heading) ends, unless it ended
+//! by itself, which it may do only with a failure (a non-zero status). Commands:
 //! `cargo run --bin NAME [-- ARGS]` (optionally `> FILE`, and after `NAME=value` variables),
-//! `cat FILE`, `scripts/broker ...`.
+//! `cat FILE`, `scripts/broker ...`, and `export NAME=value`, which sets NAME for the later
+//! commands of ```` ```console ```` blocks (one terminal; a consumer is a terminal of its own).
+//! A value may be `$(command)`, one of these commands, replaced by what it prints.
+//!
+//! Where RabbitMQ versions print different things, the guide shows each, fenced with the version
+//! that printed it: ```` ```console rabbitmq-3.10 ```` and ```` ```console rabbitmq-4.3 ```` (with
+//! `consumer` too, if need be). Consecutive blocks so fenced are alternatives: the test runs those
+//! of the newest version that is not newer than the broker's, and fails on a broker older than
+//! them all. A fence ```` ```console... ```` of any other kind fails the test: a typo must not
+//! turn a runnable block into prose.
+//!
 //! What may vary is left aside: server-generated `amq.gen-...` names, timings (`in 1,628 ms`
 //! at the end of a line), the order of the rows
 //! of a listing, runs of blanks, rabbitmqctl's `Timeout:`/`Listing` lines. Listings and
 //! `cat` are polled until they match, since a guide shows them once things have settled.
+//!
+//! [`run_cluster_guide`] runs a guide of the three-node cluster (`scripts/broker cluster ...`) on
+//! the harness's [`Cluster`]: the guide's node names (`cluster1@localhost`) and ports (5681-5683,
+//! management 15681-15683) stand for the test cluster's, in commands and in what they print.
 
-use super::{text, workspace_root, Running, Vhost, PATIENCE};
+use super::{
+    broker_version, program_command, text, workspace_root, Cluster, Running, Vhost, PATIENCE,
+};
 use std::collections::HashMap;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -21,49 +38,112 @@ use std::time::{Duration, Instant};
 /// One runnable block of a guide.
 struct Block {
     consumer: bool,
+    /// The RabbitMQ version (major, minor) whose output the block shows, if it says so.
+    version: Option<(u32, u32)>,
     line: usize,
     lines: Vec<String>,
 }
 
 /// Runs the runnable blocks of the guide at `path` (relative to the workspace root) in a vhost
 /// of its own. `programs` maps the binary names the guide uses to their paths. `env` is given
-/// to every program (e.g. a shorter `WORKER_SECONDS_PER_DOT`). Returns how many commands ran.
+/// to every program (e.g. a shorter `WORKER_SECONDS_PER_DOT`) and to `scripts/broker`. Returns
+/// how many commands ran.
 pub fn run_guide(path: &str, programs: &[(&str, &str)], env: &[(&str, &str)]) -> usize {
-    let text = std::fs::read_to_string(workspace_root().join(path)).unwrap();
     let vhost = Vhost::new(&format!("guide-{}", path.replace(['/', '.'], "-")));
+    run(path, programs, env, Place::Vhost(&vhost))
+}
+
+/// Runs the guide at `path` as [`run_guide`] does, on a three-node [`Cluster`] of the test's
+/// own that the guide itself starts (`scripts/broker cluster start`): `scripts/broker` commands
+/// go to the cluster, and every program needs `AMQP_URL` (set on its line or exported). The
+/// cluster is reset when the guide is done.
+pub fn run_cluster_guide(path: &str, programs: &[(&str, &str)], env: &[(&str, &str)]) -> usize {
+    let cluster = Cluster::reserve();
+    run(path, programs, env, Place::Cluster(&cluster))
+}
+
+fn run(path: &str, programs: &[(&str, &str)], env: &[(&str, &str)], place: Place) -> usize {
+    let text = std::fs::read_to_string(workspace_root().join(path)).unwrap();
     let programs: HashMap<&str, &str> = programs.iter().copied().collect();
     let mut commands = 0;
-    for (heading, blocks) in sections(&text) {
+    let mut exports = Vec::new();
+    let mut version = None;
+    for (heading, blocks) in sections(&text).unwrap_or_else(|e| panic!("{path}:{e}")) {
         let mut section = Section {
-            vhost: &vhost,
+            place,
             programs: &programs,
             env,
             path,
             heading: &heading,
             consumers: Vec::new(),
+            exports,
         };
-        for block in &blocks {
+        for block in chosen(&blocks, &mut version, path) {
             commands += section.run(block);
         }
         section.end();
+        exports = std::mem::take(&mut section.exports);
     }
     assert!(commands > 0, "{path} has no runnable block");
     commands
 }
 
+/// The blocks to run: all those without a version, and of each run of alternatives (blocks
+/// fenced with a version), those of the newest version not newer than the broker's.
+fn chosen<'b>(blocks: &'b [Block], broker: &mut Option<(u32, u32)>, path: &str) -> Vec<&'b Block> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < blocks.len() {
+        if blocks[i].version.is_none() {
+            out.push(&blocks[i]);
+            i += 1;
+            continue;
+        }
+        let end = (i..blocks.len())
+            .find(|&j| blocks[j].version.is_none())
+            .unwrap_or(blocks.len());
+        let group = &blocks[i..end];
+        let broker = *broker.get_or_insert_with(broker_version);
+        let version = group
+            .iter()
+            .filter_map(|b| b.version)
+            .filter(|v| *v <= broker)
+            .max()
+            .unwrap_or_else(|| {
+                panic!(
+                    "{path}:{}: this step shows what RabbitMQ {} printed; the broker is {}.{}, \
+                     older than all of them: add its transcript",
+                    group[0].line,
+                    group
+                        .iter()
+                        .filter_map(|b| b.version.map(|(a, b)| format!("{a}.{b}")))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    broker.0,
+                    broker.1
+                )
+            });
+        out.extend(group.iter().filter(|b| b.version == Some(version)));
+        i = end;
+    }
+    out
+}
+
 /// Asserts that the guide at `translation` (e.g. a chapter's `README.zh-CN.md`) has the same
 /// runnable blocks as the guide at `original`, in the same order: the same kind (consumer or
-/// not), the same commands and the same expected output. Only the prose may differ, so that a
-/// translated guide cannot drift from the one the tests execute. Paths are relative to the
-/// workspace root.
+/// not, and version), the same commands and the same expected output. Only the prose may
+/// differ, so that a translated guide cannot drift from the one the tests execute. Paths are
+/// relative to the workspace root.
 pub fn assert_same_commands(original: &str, translation: &str) {
-    let blocks = |path: &str| -> Vec<(bool, Vec<String>)> {
+    type Kind = (bool, Option<(u32, u32)>);
+    let blocks = |path: &str| -> Vec<(Kind, Vec<String>)> {
         let text = std::fs::read_to_string(workspace_root().join(path))
             .unwrap_or_else(|e| panic!("cannot read {path}: {e}"));
         sections(&text)
+            .unwrap_or_else(|e| panic!("{path}:{e}"))
             .into_iter()
             .flat_map(|(_, blocks)| blocks)
-            .map(|block| (block.consumer, block.lines))
+            .map(|block| ((block.consumer, block.version), block.lines))
             .collect()
     };
     let (want, got) = (blocks(original), blocks(translation));
@@ -84,8 +164,9 @@ pub fn assert_same_commands(original: &str, translation: &str) {
     );
 }
 
-/// The guide's `##` sections with their runnable blocks.
-fn sections(text: &str) -> Vec<(String, Vec<Block>)> {
+/// The guide's `##` sections with their runnable blocks; an error (`LINE: what`) for a fence
+/// ```` ```console... ```` of a kind the runner does not know.
+fn sections(text: &str) -> Result<Vec<(String, Vec<Block>)>, String> {
     let mut sections = vec![(String::from("(top)"), Vec::new())];
     // Inside a fence: `Some(block)` for a runnable one, `None` for any other.
     let mut fence: Option<Option<Block>> = None;
@@ -99,14 +180,7 @@ fn sections(text: &str) -> Vec<(String, Vec<Block>)> {
                 fence = Some(Some(block));
             }
             Some(None) => fence = Some(None),
-            None if is_fence => {
-                let mut info = line.trim_start()[3..].split_whitespace();
-                fence = Some((info.next() == Some("console")).then(|| Block {
-                    consumer: info.any(|w| w == "consumer"),
-                    line: number + 1,
-                    lines: Vec::new(),
-                }));
-            }
+            None if is_fence => fence = Some(runnable(&line.trim_start()[3..], number + 1)?),
             None => {
                 if let Some(heading) = line.strip_prefix("## ") {
                     sections.push((heading.trim().to_string(), Vec::new()));
@@ -114,7 +188,114 @@ fn sections(text: &str) -> Vec<(String, Vec<Block>)> {
             }
         }
     }
-    sections
+    Ok(sections)
+}
+
+/// The runnable block that a fence's info string (after the backticks) opens at `line`, `None`
+/// for a block of another language (`sh`, `text`, `rust`), an error for an unknown kind of
+/// `console` block.
+fn runnable(info: &str, line: usize) -> Result<Option<Block>, String> {
+    let mut words = info.split_whitespace();
+    match words.next() {
+        Some("console") => {}
+        Some(word) if word.starts_with("console") => {
+            return Err(format!(
+                "{line}: unknown kind of command block ```{info} (runnable: ```console, \
+                 ```console consumer, either with rabbitmq-X.Y)"
+            ))
+        }
+        _ => return Ok(None),
+    }
+    let mut block = Block {
+        consumer: false,
+        version: None,
+        line,
+        lines: Vec::new(),
+    };
+    for word in words {
+        let version = word
+            .strip_prefix("rabbitmq-")
+            .and_then(|v| v.split_once('.'))
+            .and_then(|(major, minor)| Some((major.parse().ok()?, minor.parse().ok()?)));
+        match (word, version) {
+            ("consumer", _) if !block.consumer => block.consumer = true,
+            (_, Some(version)) if block.version.is_none() => block.version = Some(version),
+            _ => {
+                return Err(format!(
+                    "{line}: unknown kind of command block ```{info} (runnable: ```console, \
+                     ```console consumer, either with rabbitmq-X.Y)"
+                ))
+            }
+        }
+    }
+    Ok(Some(block))
+}
+
+/// Where a guide runs: a vhost of the test broker, or the test cluster.
+#[derive(Clone, Copy)]
+enum Place<'g> {
+    Vhost(&'g Vhost),
+    Cluster(&'g Cluster),
+}
+
+impl Place<'_> {
+    /// Numbers and names as the guide writes them and as the test cluster has them.
+    fn renamed(self) -> Vec<(String, String)> {
+        let Place::Cluster(cluster) = self else {
+            return Vec::new();
+        };
+        let mut pairs: Vec<(String, String)> = (0..3)
+            .flat_map(|n| {
+                [
+                    (5681 + n, cluster.port + n),
+                    (15681 + n, cluster.port + 10000 + n),
+                ]
+            })
+            .map(|(guide, test)| (guide.to_string(), test.to_string()))
+            .collect();
+        pairs.push(("cluster".into(), "cluster-test".into()));
+        pairs
+    }
+
+    /// A guide's word as the test runs it: the guide's ports are the test cluster's.
+    fn to_test(self, word: &str) -> String {
+        self.renamed()
+            .iter()
+            .filter(|(guide, _)| guide.starts_with(|c: char| c.is_ascii_digit()))
+            .fold(word.to_string(), |w, (guide, test)| {
+                replace_number(&w, guide, test)
+            })
+    }
+
+    /// A line printed in the test as the guide shows it.
+    fn to_guide(self, line: &str) -> String {
+        self.renamed()
+            .iter()
+            .fold(line.to_string(), |l, (guide, test)| {
+                if guide.starts_with(|c: char| c.is_ascii_digit()) {
+                    replace_number(&l, test, guide)
+                } else {
+                    l.replace(test.as_str(), guide)
+                }
+            })
+    }
+}
+
+/// `text` with every number that is exactly `from` (not part of a longer one) made `to`.
+fn replace_number(text: &str, from: &str, to: &str) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(start) = rest.find(|c: char| c.is_ascii_digit()) {
+        let end = rest[start..]
+            .find(|c: char| !c.is_ascii_digit())
+            .map_or(rest.len(), |e| start + e);
+        out.push_str(&rest[..start]);
+        let number = &rest[start..end];
+        out.push_str(if number == from { to } else { number });
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
+    out
 }
 
 struct Consumer {
@@ -124,12 +305,14 @@ struct Consumer {
 }
 
 struct Section<'g> {
-    vhost: &'g Vhost,
+    place: Place<'g>,
     programs: &'g HashMap<&'g str, &'g str>,
     env: &'g [(&'g str, &'g str)],
     path: &'g str,
     heading: &'g str,
     consumers: Vec<(Option<String>, Consumer)>,
+    /// `export NAME=value` so far: the main terminal's variables.
+    exports: Vec<(String, String)>,
 }
 
 impl Section<'_> {
@@ -166,7 +349,8 @@ impl Section<'_> {
         commands.len()
     }
 
-    fn command(&self, words: &[String], line: usize) -> Command {
+    /// The command for a line's words; `exported` adds the main terminal's variables.
+    fn command(&self, words: &[String], line: usize, exported: bool) -> Command {
         // `NAME=value cargo run ...`: variables for that one command, as a shell reads them.
         let assignments = words
             .iter()
@@ -176,16 +360,52 @@ impl Section<'_> {
             })
             .count();
         let (assignments, words) = words.split_at(assignments);
-        let mut command = self.command_without_variables(words, line);
+        let mut variables: Vec<(String, String)> = if exported {
+            self.exports.clone()
+        } else {
+            Vec::new()
+        };
         for assignment in assignments {
             if let Some((name, value)) = assignment.split_once('=') {
-                command.env(name, value);
+                variables.push((name.to_string(), self.value(value, line)));
             }
         }
+        let mut command = self.command_without_variables(words, line, &variables);
+        command.envs(variables);
         command
     }
 
-    fn command_without_variables(&self, words: &[String], line: usize) -> Command {
+    /// A variable's value: `$(command)` is what the command prints (its last line).
+    fn value(&self, value: &str, line: usize) -> String {
+        let Some(inner) = value.strip_prefix("$(").and_then(|v| v.strip_suffix(')')) else {
+            return self.place.to_test(value);
+        };
+        let output = self
+            .command(&shell_words(inner), line, true)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}: $({inner}) failed: {:?}",
+            self.where_(line),
+            text(&output)
+        );
+        text(&output)
+            .0
+            .lines()
+            .last()
+            .unwrap_or_default()
+            .to_string()
+    }
+
+    fn command_without_variables(
+        &self,
+        words: &[String],
+        line: usize,
+        variables: &[(String, String)],
+    ) -> Command {
+        let words: Vec<String> = words.iter().map(|w| self.place.to_test(w)).collect();
         match words
             .iter()
             .map(String::as_str)
@@ -210,13 +430,27 @@ impl Section<'_> {
                     .programs
                     .get(name)
                     .unwrap_or_else(|| panic!("{}: unknown program {name}", self.where_(line)));
-                let mut command = self.vhost.command(program, args);
+                let mut command = match self.place {
+                    Place::Vhost(vhost) => vhost.command(program, args),
+                    Place::Cluster(_) => {
+                        assert!(
+                            variables.iter().any(|(name, _)| name == "AMQP_URL"),
+                            "{}: on the cluster, a program needs AMQP_URL",
+                            self.where_(line)
+                        );
+                        program_command(program, args)
+                    }
+                };
                 command.envs(self.env.iter().copied());
                 command
             }
             ["scripts/broker", args @ ..] => {
                 let mut command = Command::new(workspace_root().join("scripts/broker"));
-                command.args(args).env("RABBITMQ_VHOST", &self.vhost.name);
+                command.args(args).envs(self.env.iter().copied());
+                match self.place {
+                    Place::Vhost(vhost) => command.env("RABBITMQ_VHOST", &vhost.name),
+                    Place::Cluster(cluster) => command.envs(cluster.env.iter().cloned()),
+                };
                 command
             }
             _ => panic!("{}: the guide test cannot run {words:?}", self.where_(line)),
@@ -225,7 +459,7 @@ impl Section<'_> {
 
     fn start_consumer(&mut self, command: &str, expected: Vec<String>, line: usize) {
         let (words, file) = split_redirect(shell_words(command));
-        let running = Running::spawn(self.command(&words, line));
+        let running = Running::spawn(self.command(&words, line, false));
         running.wait_for_lines(1, super::is_ready);
         self.consumers.push((
             file,
@@ -235,6 +469,12 @@ impl Section<'_> {
                 block_line: line,
             },
         ));
+    }
+
+    /// What a program printed, as the guide shows it and compares it.
+    fn seen(&self, lines: &[String], listing: bool) -> Vec<String> {
+        let lines: Vec<String> = lines.iter().map(|l| self.place.to_guide(l)).collect();
+        normalize(&lines, listing)
     }
 
     fn run_command(&mut self, command: &str, expected: &[String], line: usize) {
@@ -247,16 +487,32 @@ impl Section<'_> {
                     .find(|(f, _)| f.as_deref() == Some(file.as_str()))
                     .unwrap_or_else(|| panic!("{}: no consumer writes {file}", self.where_(line)));
                 let want = normalize(expected, false);
-                let got = poll_until(&want, || normalize(&consumer.1.running.lines(), false));
+                let got = poll_until(&want, || self.seen(&consumer.1.running.lines(), false));
                 assert_eq!(got, want, "{}: $ {command}", self.where_(line));
                 return;
             }
         }
-        let listing = words.first().map(String::as_str) == Some("scripts/broker");
+        if let [export, assignment] = words.as_slice() {
+            if let Some((name, value)) = assignment
+                .split_once('=')
+                .filter(|(name, _)| export == "export" && is_variable_name(name))
+            {
+                assert!(
+                    expected.is_empty(),
+                    "{}: export prints nothing",
+                    self.where_(line)
+                );
+                let value = self.value(value, line);
+                self.exports.retain(|(n, _)| n != name);
+                self.exports.push((name.to_string(), value));
+                return;
+            }
+        }
+        let listing = is_listing(&words);
         let want = normalize(expected, listing);
         let run = || {
             let output = self
-                .command(&words, line)
+                .command(&words, line, true)
                 .stdin(std::process::Stdio::null())
                 .output()
                 .unwrap();
@@ -266,7 +522,7 @@ impl Section<'_> {
                 .chain(stderr.lines())
                 .map(String::from)
                 .collect();
-            normalize(&printed, listing)
+            self.seen(&printed, listing)
         };
         let got = if listing {
             poll_until(&want, run)
@@ -276,22 +532,37 @@ impl Section<'_> {
         assert_eq!(got, want, "{}: $ {command}", self.where_(line));
     }
 
-    /// Ctrl+C to every consumer of the section, once each printed what the guide shows.
+    /// Ctrl+C to every consumer of the section, once each printed what the guide shows. A
+    /// consumer that ended by itself must have failed (a non-zero status).
     fn end(&mut self) {
-        for (_, consumer) in self.consumers.drain(..) {
+        for (_, mut consumer) in std::mem::take(&mut self.consumers) {
             let want = normalize(&consumer.expected, false);
             if !want.is_empty() {
                 let deadline = Instant::now() + PATIENCE;
-                while normalize(&consumer.running.lines(), false).len() < want.len()
+                while self.seen(&consumer.running.lines(), false).len() < want.len()
                     && Instant::now() < deadline
                 {
                     std::thread::sleep(Duration::from_millis(20));
                 }
             }
-            let lines = consumer.running.interrupt();
+            let ended = consumer.running.child.try_wait().unwrap();
+            let lines = match ended {
+                Some(status) => {
+                    let (_, lines) = consumer.running.wait();
+                    assert!(
+                        !status.success(),
+                        "{}:{} (section '{}'): the consumer ended by itself with {status}: {lines:#?}",
+                        self.path,
+                        consumer.block_line,
+                        self.heading
+                    );
+                    lines
+                }
+                None => consumer.running.interrupt(),
+            };
             if !want.is_empty() {
                 assert_eq!(
-                    normalize(&lines, false),
+                    self.seen(&lines, false),
                     want,
                     "{}:{} (section '{}'): the consumer printed otherwise",
                     self.path,
@@ -301,6 +572,21 @@ impl Section<'_> {
             }
         }
     }
+}
+
+/// Whether `scripts/broker ARGS` only looks (a listing or a status): such a command is polled
+/// until it shows what the guide shows, its rows in any order. Others run once.
+fn is_listing(words: &[String]) -> bool {
+    let words: Vec<&str> = words.iter().map(String::as_str).collect();
+    matches!(
+        words.as_slice(),
+        [
+            "scripts/broker",
+            "queues" | "exchanges" | "bindings" | "status",
+            ..
+        ] | ["scripts/broker", "cluster", "queues" | "status" | "url"]
+    ) || words.get(1).is_some_and(|w| w.starts_with("list_"))
+        && words.first() == Some(&"scripts/broker")
 }
 
 /// Polls `output` until it equals `want` (for at most [`PATIENCE`]); returns the last output.
@@ -325,7 +611,7 @@ fn normalize(lines: &[String], listing: bool) -> Vec<String> {
             *l != "Interrupted" && !l.starts_with("Timeout: ") && !l.starts_with("Listing ")
         })
         .map(|l| {
-            let l = mask_millis(&mask_generated_names(l));
+            let l = mask_job_ids(&mask_millis(&mask_generated_names(l)));
             if listing {
                 l.split_whitespace().collect::<Vec<_>>().join(" ")
             } else {
@@ -351,6 +637,35 @@ fn mask_millis(line: &str) -> String {
     }
 }
 
+/// Chapter 9's job ids (`k3x9q2m7`: 8 characters, a letter then a digit, four times) are new
+/// in every run: each is left aside, as `job-…`.
+fn mask_job_ids(line: &str) -> String {
+    let is_id = |w: &str| {
+        w.len() == 8
+            && w.bytes().enumerate().all(|(i, b)| {
+                if i % 2 == 0 {
+                    b.is_ascii_lowercase()
+                } else {
+                    b.is_ascii_digit()
+                }
+            })
+    };
+    let mut out = String::new();
+    let mut word = String::new();
+    for c in line.chars().chain(std::iter::once('\0')) {
+        if c.is_ascii_alphanumeric() {
+            word.push(c);
+            continue;
+        }
+        out.push_str(if is_id(&word) { "job-…" } else { &word });
+        word.clear();
+        if c != '\0' {
+            out.push(c);
+        }
+    }
+    out
+}
+
 fn mask_generated_names(line: &str) -> String {
     let mut out = String::new();
     let mut rest = line;
@@ -367,7 +682,7 @@ fn mask_generated_names(line: &str) -> String {
     out
 }
 
-/// Splits a command line as a POSIX shell would for simple words and quotes.
+/// Splits a command line as a POSIX shell would for simple words and quotes (and `$(...)`).
 fn shell_words(line: &str) -> Vec<String> {
     let mut words = Vec::new();
     let mut word: Option<String> = None;
@@ -390,6 +705,13 @@ fn shell_words(line: &str) -> Vec<String> {
                 }
             }
             '\\' => word.get_or_insert_with(String::new).extend(chars.next()),
+            // `$(command)` stays one word, as written, for `value` to run.
+            '$' if chars.clone().next() == Some('(') => {
+                let w = word.get_or_insert_with(String::new);
+                w.push('$');
+                w.extend(chars.by_ref().take_while(|c| *c != ')'));
+                w.push(')');
+            }
             c => word.get_or_insert_with(String::new).push(c),
         }
     }
@@ -449,6 +771,23 @@ mod tests {
     }
 
     #[test]
+    fn job_ids_do_not_count() {
+        let a = normalize(
+            &[" [x] Dead k3x9q2m7: fail (reason rejected, from jobs)".into()],
+            false,
+        );
+        let b = normalize(
+            &[" [x] Dead a0b1c2d3: fail (reason rejected, from jobs)".into()],
+            false,
+        );
+        assert_eq!(a, b);
+        assert_eq!(
+            normalize(&["fib 63245986 abcdefgh".into()], false),
+            ["fib 63245986 abcdefgh"]
+        );
+    }
+
+    #[test]
     fn generated_names_and_listing_order_do_not_count() {
         let a = normalize(&["b\tamq.gen-AbC_1-x\t1".into(), "a  2".into()], true);
         let b = normalize(&["a 2".into(), "b amq.gen-Zz9 1".into()], true);
@@ -458,10 +797,69 @@ mod tests {
     #[test]
     fn runnable_blocks_are_found_by_section() {
         let guide = "# T\n```console consumer\n$ cargo run --bin r\n out\n```\n## Two\n```sh\n$ not run\n```\n```console\n$ x\n```\n";
-        let sections = sections(guide);
+        let sections = sections(guide).unwrap();
         assert_eq!(sections.len(), 2);
         assert!(sections[0].1[0].consumer);
         assert_eq!(sections[1].1.len(), 1);
         assert_eq!(sections[1].1[0].lines, ["$ x"]);
+    }
+
+    #[test]
+    fn a_command_block_of_an_unknown_kind_fails_the_guide_instead_of_being_skipped() {
+        for fence in [
+            "```console-x",
+            "```console consumr",
+            "```consoles",
+            "```console rabbitmq-4",
+            "```console consumer consumer",
+        ] {
+            let guide = format!("# T\n\ntext\n{fence}\n$ cargo run --bin r\n```\n");
+            let error = sections(&guide).err();
+            assert!(
+                error
+                    .as_deref()
+                    .is_some_and(|e| e.starts_with("4: unknown kind of command block")),
+                "{fence}: {error:?}"
+            );
+        }
+        let known =
+            "```console\n```\n```console consumer rabbitmq-4.3\n```\n```sh\n```\n```\n```\n";
+        assert_eq!(sections(known).unwrap()[0].1.len(), 2);
+    }
+
+    #[test]
+    fn of_alternative_transcripts_the_newest_not_newer_than_the_broker_runs() {
+        let guide = "```console\n$ a\n```\n```console rabbitmq-3.10\n$ old\n```\n\
+                     prose\n```console rabbitmq-4.3\n$ new\n```\n```console rabbitmq-4.3\n$ new2\n```\n\
+                     ```console\n$ b\n```\n";
+        let sections = sections(guide).unwrap();
+        let run = |version| {
+            chosen(&sections[0].1, &mut Some(version), "g")
+                .iter()
+                .map(|b| b.lines[0].clone())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(run((3, 10)), ["$ a", "$ old", "$ b"]);
+        assert_eq!(run((4, 0)), ["$ a", "$ old", "$ b"]);
+        assert_eq!(run((4, 3)), ["$ a", "$ new", "$ new2", "$ b"]);
+        assert_eq!(run((5, 1)), ["$ a", "$ new", "$ new2", "$ b"]);
+        let older = std::panic::catch_unwind(|| run((3, 9)));
+        assert!(older.is_err());
+    }
+
+    #[test]
+    fn whole_numbers_are_renamed_not_parts_of_longer_ones() {
+        assert_eq!(
+            replace_number("5681 15681 56810 :5681/x", "5681", "20100"),
+            "20100 15681 56810 :20100/x"
+        );
+    }
+
+    #[test]
+    fn a_command_substitution_stays_one_word() {
+        assert_eq!(
+            shell_words("export AMQP_URL=$(scripts/broker cluster url)"),
+            ["export", "AMQP_URL=$(scripts/broker cluster url)"]
+        );
     }
 }

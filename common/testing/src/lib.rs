@@ -8,7 +8,7 @@
 mod fake_broker;
 mod guide;
 pub use fake_broker::{FakeBroker, Misbehaviour};
-pub use guide::{assert_same_commands, run_guide};
+pub use guide::{assert_same_commands, run_cluster_guide, run_guide};
 
 use std::io::{BufRead, BufReader, Read};
 use std::net::TcpStream;
@@ -80,10 +80,19 @@ fn program_command(program: &str, args: &[&str]) -> Command {
     command
 }
 
-/// The path of one of the course's programs, built in the workspace's `target/debug` (for tests
-/// that run programs of several chapters; `scripts/test` builds them all first).
+/// The folder where cargo built this test and the course's programs: the test binary's
+/// `<target>/<profile>/deps/..`, so that `CARGO_TARGET_DIR` and the profile are honoured.
+pub fn programs_dir() -> PathBuf {
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| Some(exe.parent()?.parent()?.to_path_buf()))
+        .unwrap_or_else(|| workspace_root().join("target/debug"))
+}
+
+/// The path of one of the course's programs, built beside this test (see [`programs_dir`]; for
+/// tests that run programs of several chapters; `scripts/test` builds them all first).
 pub fn program(name: &str) -> String {
-    let path = workspace_root().join("target/debug").join(name);
+    let path = programs_dir().join(name);
     assert!(
         path.exists(),
         "{} is missing: build the course first (scripts/test does)",
@@ -354,18 +363,30 @@ impl Drop for Vhost {
 /// A port `p` for a private node such that `p` (AMQP), `p + 10000` (management) and `p + 20000`
 /// (Erlang distribution) are free, and that no other node of this process was given.
 pub fn free_ports() -> u16 {
+    free_port_run(1)
+}
+
+/// A port `p` for `nodes` private nodes on `p`, `p + 1`, ... (a cluster), each with its
+/// management and distribution ports free, and none of them given to another node of this
+/// process: all of them are reserved.
+pub fn free_port_run(nodes: u16) -> u16 {
     static GIVEN: Mutex<Vec<u16>> = Mutex::new(Vec::new());
     let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
     // Below the ephemeral range (32768 and up), where the system hands out client ports.
     let start = 20000 + (std::process::id() % 400) as u16 * 10;
+    let free = |p: u16| {
+        !given.contains(&p)
+            && [p, p + 10000, p + 20000]
+                .iter()
+                .all(|q| std::net::TcpListener::bind(("127.0.0.1", *q)).is_ok())
+    };
     for port in (start..25000).chain(20000..start) {
-        let free = |p: u16| std::net::TcpListener::bind(("127.0.0.1", p)).is_ok();
-        if !given.contains(&port) && free(port) && free(port + 10000) && free(port + 20000) {
-            given.push(port);
+        if (port..port + nodes).all(&free) {
+            given.extend(port..port + nodes);
             return port;
         }
     }
-    panic!("no free ports for a private node between 20000 and 25000");
+    panic!("no free ports for {nodes} private node(s) between 20000 and 25000");
 }
 
 /// A RabbitMQ node of a test's own, for tests that restart the broker: restarting the shared
@@ -724,20 +745,18 @@ pub struct Cluster {
 impl Cluster {
     /// Starts the three nodes and joins them (about 20 s on 2 cores).
     pub fn start() -> Cluster {
+        let cluster = Cluster::reserve();
+        cluster.broker(&["start"]);
+        cluster
+    }
+
+    /// The cluster's ports and node names, its nodes reset but not started (for a guide that
+    /// starts them with `scripts/broker cluster start`).
+    pub fn reserve() -> Cluster {
         static ONE: Mutex<()> = Mutex::new(());
         broker_ports(); // fail early, with the hint, outside scripts/test
         let guard = ONE.lock().unwrap_or_else(|e| e.into_inner());
-        let port = loop {
-            let port = free_ports();
-            let free = |p: u16| {
-                [p, p + 10000, p + 20000]
-                    .iter()
-                    .all(|q| std::net::TcpListener::bind(("127.0.0.1", *q)).is_ok())
-            };
-            if free(port + 1) && free(port + 2) {
-                break port;
-            }
-        };
+        let port = free_port_run(3);
         let cluster = Cluster {
             port,
             env: vec![
@@ -747,7 +766,6 @@ impl Cluster {
             _one_at_a_time: guard,
         };
         cluster.broker(&["reset"]);
-        cluster.broker(&["start"]);
         cluster
     }
 
@@ -811,5 +829,21 @@ impl Cluster {
 impl Drop for Cluster {
     fn drop(&mut self) {
         scripts_broker(&self.env, &["cluster", "reset"]);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_ports_of_a_cluster_are_never_given_to_another_node() {
+        let cluster = super::free_port_run(3);
+        for _ in 0..10 {
+            let node = super::free_ports();
+            assert!(
+                !(cluster..cluster + 3).contains(&node),
+                "node port {node} is one of the cluster's {cluster}..={}",
+                cluster + 2
+            );
+        }
     }
 }
