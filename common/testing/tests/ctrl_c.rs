@@ -35,4 +35,6 @@ fn every_consumer_interrupted_right_after_its_ready_line_says_interrupted_and_ex
     interrupt_right_after_the_ready_line(&vhost, "receive_logs_direct", &["info"]);
     interrupt_right_after_the_ready_line(&vhost, "receive_logs_topic", &["#"]);
     interrupt_right_after_the_ready_line(&vhost, "rpc_server", &[]);
+    interrupt_right_after_the_ready_line(&vhost, "receive_dead", &[]);
+    interrupt_right_after_the_ready_line(&vhost, "job_worker", &[]);
 }
