@@ -24,10 +24,15 @@ static WAITING: AtomicBool = AtomicBool::new(false);
 pub(crate) fn install() {
     STOP.get_or_init(|| {
         let (sender, receiver) = crossbeam_channel::bounded::<()>(0);
-        if let Err(e) = handle_interrupts(Some(sender)) {
-            log::warn!("cannot handle Ctrl+C: {e}");
+        match handle_interrupts(Some(sender)) {
+            Ok(()) => receiver,
+            Err(e) => {
+                // The sender is gone with the failed handler: wait on a channel that never
+                // closes instead, so that Ctrl+C ends the program as the system does by default.
+                log::warn!("cannot handle Ctrl+C: {e}");
+                crossbeam_channel::never()
+            }
         }
-        receiver
     });
 }
 
