@@ -23,8 +23,8 @@ pub struct Session {
     open: Option<Open>,
     /// The broker's Connection.Blocked and Unblocked notifications.
     blocked: crossbeam_channel::Receiver<ConnectionBlockedNotification>,
-    /// What the connection's guard and watchdog know; the watchdog ends with the session.
-    watch: guard::Shared,
+    /// The connection's watchdog, and what its guard knows; the watchdog ends with the session.
+    watchdog: guard::Watchdog,
 }
 
 /// What a session closes: the channel first, then its connection.
@@ -57,13 +57,25 @@ impl Session {
         let Some(open) = self.open.take() else {
             return Ok(());
         };
-        let Some((closed_channel, closed_connection)) = close_within(open, CLOSE_TIMEOUT) else {
+        let closed = close_within(open, CLOSE_TIMEOUT, self.watchdog.shared());
+        // Closed: whatever its guard saw explains nothing after this.
+        guard::unregister(self.watchdog.shared());
+        let Some((closed_channel, closed_connection)) = closed else {
             return Err(self.close_timed_out().into());
         };
         // The channel's error is the first and the meaningful one; the connection's follows it.
-        closed_channel.map_err(|e| report::explain(&e))?;
-        closed_connection.map_err(|e| report::explain(&e))?;
+        closed_channel.map_err(|e| self.explain(&e))?;
+        closed_connection.map_err(|e| self.explain(&e))?;
         Ok(())
+    }
+
+    /// An amiquip error of this connection explained: the guard's reason if it ended the
+    /// connection (amiquip then only saw its socket fail), else what amiquip says.
+    fn explain(&self, error: &amiquip::Error) -> Failure {
+        match guard::lock(self.watchdog.shared()).tripped.clone() {
+            Some(reason) => Failure::new(reason),
+            None => report::explain(error),
+        }
     }
 
     /// What to report when a publish got no confirm within `waited`: closing tells whether the
@@ -86,8 +98,10 @@ impl Session {
         let Some(open) = self.open.take() else {
             return not_confirmed();
         };
-        match close_within(open, CLOSE_TIMEOUT) {
-            Some((Err(e), _)) | Some((Ok(()), Err(e))) => report::explain(&e).into(),
+        let closed = close_within(open, CLOSE_TIMEOUT, self.watchdog.shared());
+        guard::unregister(self.watchdog.shared());
+        match closed {
+            Some((Err(e), _)) | Some((Ok(()), Err(e))) => self.explain(&e).into(),
             // No answer to our close either: unless the broker blocked us (an alarm), it is the
             // same silence.
             None => match self.blocked_reason() {
@@ -138,48 +152,61 @@ impl Session {
         }
     }
 
-    /// The reason the broker gave for blocking this connection, if it still blocks it.
+    /// The reason the broker gave for blocking this connection, if it still blocks it (the
+    /// guard reads Connection.Blocked and Unblocked as they pass, over TLS too).
     fn blocked_reason(&self) -> Option<String> {
-        self.blocked
-            .try_iter()
-            .fold(None, |_, notification| match notification {
-                ConnectionBlockedNotification::Blocked(reason) => Some(reason),
-                ConnectionBlockedNotification::Unblocked => None,
-            })
+        guard::lock(self.watchdog.shared()).blocked.clone()
     }
 }
 
-/// A close that got no answer from a broker that blocked the connection (a resource alarm).
+/// A close that cannot be answered: the broker blocked the connection (a resource alarm).
 fn blocked_while_closing(reason: &str) -> Failure {
     Failure::new(format!(
-        "the broker blocked this connection ({}) and stopped reading what it sends: \
-         what was published last may never reach a queue (no answer to our close within {} s)",
+        "the broker blocked this connection ({}) and stopped reading what it sends, our close \
+         included: what was published last may never reach a queue",
         report::printable(reason),
-        CLOSE_TIMEOUT.as_secs()
     ))
     .hint(ALARM_HINT)
 }
 
 impl Drop for Session {
     fn drop(&mut self) {
-        guard::lock(&self.watch).gone = true;
+        // Not unregistered: a session dropped without `close` is one whose error is on its way
+        // to `describe`, which its guard's verdict may explain. (The watchdog ends after this.)
         if let Some(open) = self.open.take() {
-            let _ = close_within(open, CLOSE_TIMEOUT);
+            let _ = close_within(open, CLOSE_TIMEOUT, self.watchdog.shared());
         }
     }
 }
 
 /// Closes the channel, then the connection, in a thread of its own, and waits for that at most
-/// `limit`: `None` if it did not end by then (the thread is left waiting, until the program
-/// exits).
-fn close_within(open: Open, limit: Duration) -> Option<(amiquip::Result<()>, amiquip::Result<()>)> {
+/// `limit`, or until the broker blocks the connection (a resource alarm: it then reads nothing
+/// more from us, our close included): `None` if it did not end (the thread is left waiting,
+/// until the program exits).
+fn close_within(
+    open: Open,
+    limit: Duration,
+    watch: &guard::Shared,
+) -> Option<(amiquip::Result<()>, amiquip::Result<()>)> {
     let (done, result) = crossbeam_channel::bounded(1);
     std::thread::spawn(move || {
         let closed_channel = open.channel.close();
         let closed_connection = open.connection.close();
         let _ = done.send((closed_channel, closed_connection));
     });
-    result.recv_timeout(limit).ok()
+    let deadline = Instant::now() + limit;
+    loop {
+        let step = (Instant::now() + Duration::from_millis(20)).min(deadline);
+        match result.recv_deadline(step) {
+            Ok(closed) => return Some(closed),
+            Err(crossbeam_channel::RecvTimeoutError::Disconnected) => return None,
+            Err(crossbeam_channel::RecvTimeoutError::Timeout) => {
+                if Instant::now() >= deadline || guard::lock(watch).blocked.is_some() {
+                    return None;
+                }
+            }
+        }
+    }
 }
 
 /// Connects to the broker named by the environment (see [`BrokerAddress::from_env`]) and opens
@@ -195,13 +222,30 @@ pub fn connect() -> anyhow::Result<Session> {
     if others.is_empty() {
         return connect_to(first);
     }
+    report::several_brokers();
     let mut failures = Vec::new();
-    for address in &addresses {
+    for (n, address) in addresses.iter().enumerate() {
         match connect_to(address) {
-            Ok(session) => return Ok(session),
+            Ok(session) => {
+                // Not the first: say which node this program is on (a restarted worker, say),
+                // on stderr, before anything it prints on stdout.
+                if n > 0 {
+                    let skipped: Vec<String> = addresses[..n]
+                        .iter()
+                        .map(BrokerAddress::host_port)
+                        .collect();
+                    eprintln!(
+                        "connected to {} (broker {} of {} in AMQP_URL; {} did not answer)",
+                        address.host_port(),
+                        n + 1,
+                        addresses.len(),
+                        skipped.join(", ")
+                    );
+                }
+                return Ok(session);
+            }
             Err(error) => {
                 let line = report::describe(&error);
-                report::clear_connection_failure();
                 let reason = line
                     .split(" (hint: ")
                     .next()
@@ -224,6 +268,11 @@ pub fn connect() -> anyhow::Result<Session> {
 /// Connects to `address` and opens a channel.
 pub fn connect_to(address: &BrokerAddress) -> anyhow::Result<Session> {
     report::add_secret(address.password());
+    // Checked before connecting: a CA file that cannot be read is the learner's to fix.
+    let connector = match address.tls {
+        true => Some(tls_connector(address)?),
+        false => None,
+    };
     let socket = open_socket(address)?;
     let cannot_use = |e: io::Error| {
         Failure::new(format!(
@@ -231,15 +280,25 @@ pub fn connect_to(address: &BrokerAddress) -> anyhow::Result<Session> {
             address.host_port()
         ))
     };
-    // The whole handshake, to the channel open, within the connect timeout: amiquip's own
-    // timeout counts only silence, which a peer sending heartbeats never leaves.
-    let watch = guard::watchdog(
+    // The whole handshake (TLS's too), to the channel open, within the connect timeout:
+    // amiquip's own timeout counts only silence, which a peer sending heartbeats never leaves.
+    // The watchdog ends when `watchdog` is dropped: on every way out of this function but the
+    // session it returns, and then with that session.
+    let deadline = Instant::now() + address.connection_timeout;
+    let watchdog = guard::Watchdog::start(
         socket.try_clone().map_err(cannot_use)?,
-        Instant::now() + address.connection_timeout,
+        deadline,
         address.connection_timeout,
         address.host_port(),
     );
-    let stream = mio::net::TcpStream::from_stream(socket).map_err(cannot_use)?;
+    let watch = watchdog.shared();
+    let stream = match &connector {
+        None => guard::Stream::Plain(mio::net::TcpStream::from_stream(socket).map_err(cannot_use)?),
+        Some(connector) => guard::Stream::Tls(
+            guard::tls_handshake(connector, &address.host, socket, deadline)
+                .map_err(|e| explain_tls_failure(address, e, watch))?,
+        ),
+    };
     let options = ConnectionOptions::default()
         .auth(Auth::Plain {
             username: address.user.clone(),
@@ -250,34 +309,23 @@ pub fn connect_to(address: &BrokerAddress) -> anyhow::Result<Session> {
         .frame_max(guard::FRAME_MAX)
         .connection_timeout(Some(address.connection_timeout))
         .information(Some(env!("CARGO_PKG_NAME").to_string()));
-    let opened = if address.tls {
-        let connector = tls_connector(address)?;
-        Connection::open_tls_stream(
-            connector,
-            &address.host,
-            stream,
-            options,
-            ConnectionTuning::default(),
-        )
-    } else {
-        // amiquip reads and writes through the guard (see guard.rs).
-        let guarded = guard::Guarded::new(stream, address.heartbeat, Arc::clone(&watch));
+    // amiquip reads and writes through the guard (see guard.rs), over TLS as over plain TCP:
+    // "insecure" only means that amiquip adds no encryption of its own.
+    let guarded = guard::Guarded::new(stream, address.heartbeat, Arc::clone(watch));
+    let mut connection =
         Connection::insecure_open_stream(guarded, options, ConnectionTuning::default())
+            .map_err(|e| explain_open_error(address, &e, watch))?;
+    // Past the login, what the guard saw (a deadline, a broken frame) is the reason.
+    let explain = |e: amiquip::Error| match guard::lock(watch).tripped.clone() {
+        Some(reason) => Failure::new(reason),
+        None => report::explain(&e),
     };
-    let mut connection = opened.map_err(|e| {
-        let failure = explain_open_error(address, &e, &watch);
-        // This attempt is over: its guard's verdict is in `failure`, and must not stand for the
-        // next attempt (another broker of AMQP_URL).
-        report::clear_connection_failure();
-        failure
-    })?;
     let blocked = connection
         .listen_for_connection_blocked()
-        .map_err(|e| report::explain(&e))?;
-    let channel = connection
-        .open_channel(None)
-        .map_err(|e| report::explain(&e))?;
-    guard::lock(&watch).handshake_done = true;
+        .map_err(explain)?;
+    let channel = connection.open_channel(None).map_err(explain)?;
+    guard::lock(watch).handshake_done = true;
+    guard::register(watch);
     log::debug!("connected to {address}");
     Ok(Session {
         open: Some(Open {
@@ -285,7 +333,7 @@ pub fn connect_to(address: &BrokerAddress) -> anyhow::Result<Session> {
             connection,
         }),
         blocked,
-        watch,
+        watchdog,
     })
 }
 
@@ -358,6 +406,38 @@ fn tls_connector(address: &BrokerAddress) -> anyhow::Result<native_tls::TlsConne
         .map_err(|e| Failure::new(format!("cannot set up TLS: {e}")).into())
 }
 
+/// Explains a TLS handshake that did not complete.
+fn explain_tls_failure(
+    address: &BrokerAddress,
+    failure: guard::TlsFailure,
+    watch: &guard::Shared,
+) -> Failure {
+    let at = address.host_port();
+    if let Some(reason) = guard::lock(watch).tripped.clone() {
+        return Failure::new(reason);
+    }
+    match failure {
+        guard::TlsFailure::Tls(source) => {
+            let failure = Failure::new(format!("the TLS handshake with {at} failed: {source}"));
+            if source.contains("wrong version number") || source.contains("packet length too long")
+            {
+                failure.hint("is it the broker's TLS port? This one seems to speak plain AMQP: use amqp:// for it")
+            } else {
+                failure.hint(
+                    "trust the broker's CA with cacertfile= in AMQP_URL or RABBITMQ_CACERTFILE (scripts/broker \
+                     prints its CA file), and connect with a host name its certificate names",
+                )
+            }
+        }
+        guard::TlsFailure::TimedOut => Failure::new(format!(
+            "the broker at {at} did not complete the TLS handshake within {} ms",
+            address.connection_timeout.as_millis()
+        ))
+        .hint("is it the broker's TLS port? amqps:// needs its TLS listener (5671 by default)"),
+        guard::TlsFailure::Io(e) => Failure::new(format!("cannot use the socket to {at}: {e}")),
+    }
+}
+
 /// Explains a failure of the AMQP handshake, knowing where we tried to log in and what the
 /// guard saw of it.
 fn explain_open_error(
@@ -367,14 +447,23 @@ fn explain_open_error(
 ) -> Failure {
     use amiquip::Error as E;
     let at = address.host_port();
-    let (tripped, closed_by_broker, peer_closed) = {
+    let (tripped, closed_by_broker, peer_closed, received) = {
         let watch = guard::lock(watch);
         (
             watch.tripped.clone(),
             watch.closed_by_broker.clone(),
             watch.peer_closed,
+            watch.received,
         )
     };
+    // A peer that said nothing at all to our protocol header, then closed or let the deadline
+    // pass: a web server waiting for a request (RabbitMQ's management listener closes after 5 s
+    // without a word). Ask it in HTTP to be sure.
+    if !received && !address.tls {
+        if let Some(failure) = web_server_at(address) {
+            return failure;
+        }
+    }
     if let Some(reason) = tripped {
         return Failure::new(reason);
     }
@@ -403,8 +492,7 @@ fn explain_open_error(
     match error {
         // amiquip calls any failure after our login "invalid credentials". RabbitMQ refuses a
         // login by closing the socket (or with ACCESS_REFUSED, above); silence is not that.
-        // (Over TLS the guard cannot see the end of the stream.)
-        E::InvalidCredentials if peer_closed || address.tls => refused(),
+        E::InvalidCredentials if peer_closed => refused(),
         E::InvalidCredentials => Failure::new(format!(
             "the broker at {at} did not answer our login within {} ms",
             address.connection_timeout.as_millis()
@@ -429,17 +517,6 @@ fn explain_open_error(
         } else {
             format!("is it an AMQP port? {}; a TLS port needs amqps://", guard::PORTS)
         }),
-        E::TlsHandshake { source } => {
-            let failure = Failure::new(format!("the TLS handshake with {at} failed: {source}"));
-            if source.to_string().contains("wrong version number") {
-                failure.hint("is it the broker's TLS port? This one seems to speak plain AMQP: use amqp:// for it")
-            } else {
-                failure.hint(
-                    "trust the broker's CA with cacertfile= in AMQP_URL or RABBITMQ_CACERTFILE (scripts/broker \
-                     prints its CA file), and connect with a host name its certificate names",
-                )
-            }
-        }
         E::UnexpectedSocketClose | E::IoErrorReadingSocket { .. } | E::IoErrorWritingSocket { .. } => {
             Failure::new(format!("the broker at {at} closed the connection during the handshake ({error})")).hint(if address.tls {
                 "is it the broker's TLS port? amqps:// needs its TLS listener"
@@ -449,6 +526,46 @@ fn explain_open_error(
         }
         other => Failure::new(format!("cannot open an AMQP connection to {at}: {other}")),
     }
+}
+
+/// Whether `address` is a web server, asked with one HTTP request (1 s at most): the line that
+/// says so, naming RabbitMQ's management listener when it is one.
+fn web_server_at(address: &BrokerAddress) -> Option<Failure> {
+    use std::io::{Read, Write};
+    let limit = Duration::from_secs(1);
+    let addr = (address.host.as_str(), address.port)
+        .to_socket_addrs()
+        .ok()?
+        .next()?;
+    let mut socket = TcpStream::connect_timeout(&addr, limit).ok()?;
+    socket.set_read_timeout(Some(limit)).ok()?;
+    socket.set_write_timeout(Some(limit)).ok()?;
+    let host = address.host_port();
+    socket
+        .write_all(format!("GET /api/overview HTTP/1.0\r\nHost: {host}\r\n\r\n").as_bytes())
+        .ok()?;
+    let mut answer = Vec::new();
+    let _ = socket.take(4096).read_to_end(&mut answer);
+    if !answer.starts_with(b"HTTP/") {
+        return None;
+    }
+    let answer = String::from_utf8_lossy(&answer).to_ascii_lowercase();
+    let at = address.host_port();
+    Some(if answer.contains("rabbitmq management") {
+        Failure::new(format!(
+            "{at} is RabbitMQ's management listener (its web UI and HTTP API), not its AMQP port: \
+             it does not answer AMQP"
+        ))
+        .hint(format!(
+            "{}; point AMQP_URL or RABBITMQ_PORT at the AMQP port (5672, or 5671 with amqps://)",
+            guard::PORTS
+        ))
+    } else {
+        Failure::new(format!(
+            "{at} is a web server (it answers HTTP), not an AMQP broker: it does not answer AMQP"
+        ))
+        .hint(format!("is it the broker's AMQP port? {}", guard::PORTS))
+    })
 }
 
 #[cfg(test)]

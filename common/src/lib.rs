@@ -18,7 +18,7 @@
 //! | the address: `AMQP_URL` or `RABBITMQ_*`, percent-decoding, IPv6 brackets | `address.rs` |
 //! | the socket: connect timeout, TCP_NODELAY, TLS with a CA file; never a URL to amiquip (its errors would print the password) | `connect.rs` |
 //! | closing within 5 s, and a connection blocked by a resource alarm | `connect.rs` |
-//! | frames checked before amiquip parses them, heartbeats kept on, every wait bounded | `guard.rs` |
+//! | frames checked before amiquip parses them (over TCP and over TLS, which `common` does itself for it), heartbeats kept on, every wait bounded | `guard.rs` |
 //! | one line per failure: amiquip's errors explained, the password redacted, control characters removed | `report.rs` |
 //! | Ctrl+C and SIGTERM | `interrupt.rs` |
 //! | a panic (amiquip's I/O thread included) in one line | [`run`], here |
@@ -109,7 +109,8 @@ pub fn parse_args(
     let mut words = Vec::new();
     let mut flags_done = false;
     for arg in args {
-        if flags_done || !arg.starts_with('-') || arg == "-" {
+        if flags_done || !arg.starts_with('-') || arg == "-" || is_negative_number(&arg) {
+            // A negative number is a word, for the program to accept or refuse as it should.
             words.push(arg);
         } else if arg == "--" {
             flags_done = true;
@@ -123,6 +124,12 @@ pub fn parse_args(
         }
     }
     Ok(words)
+}
+
+/// `-5`, `-1.5`: an argument that is a number, not an option.
+fn is_negative_number(arg: &str) -> bool {
+    arg.strip_prefix('-')
+        .is_some_and(|n| n.starts_with(|c: char| c.is_ascii_digit()) && n.parse::<f64>().is_ok())
 }
 
 /// The usage line of a program whose `--help` text is `help` (its first line), alone, as the
@@ -236,10 +243,10 @@ fn delivery_of(message: Option<ConsumerMessage>) -> Option<anyhow::Result<Delive
             | ConsumerMessage::ClientClosedChannel
             | ConsumerMessage::ClientClosedConnection,
         ) => None,
-        None => Some(Err(Failure::new(
-            "lost the connection to the broker (it stopped, or the network failed)",
+        None => Some(Err(report::lost_connection(
+            Failure::new("lost the connection to the broker (it stopped, or the network failed)")
+                .hint("is the broker running? scripts/broker status"),
         )
-        .hint("is the broker running? scripts/broker status")
         .into())),
     }
 }
@@ -354,6 +361,15 @@ mod tests {
         assert_eq!(parse(&["a", "b."]).unwrap(), ["a", "b."]);
         assert_eq!(parse(&["--", "-5", "--help"]).unwrap(), ["-5", "--help"]);
         assert_eq!(parse(&["-"]).unwrap(), ["-"]);
+    }
+
+    #[test]
+    fn a_negative_number_is_a_word_for_the_program_to_judge_not_an_option() {
+        // rpc_client -5 is told what n may be, not to put -- before it.
+        assert_eq!(parse(&["-5"]).unwrap(), ["-5"]);
+        assert_eq!(parse(&["-1.5", "x"]).unwrap(), ["-1.5", "x"]);
+        assert!(parse(&["-x5"]).unwrap_err().is::<Usage>());
+        assert!(parse(&["-inf"]).unwrap_err().is::<Usage>());
     }
 
     #[test]

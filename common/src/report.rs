@@ -1,6 +1,7 @@
 //! Turning a failure into the one line a learner reads on stderr.
 
 use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
 /// A failure explained for a learner: what went wrong and, where we know it, what to do.
@@ -96,22 +97,25 @@ pub(crate) fn add_secret(secret: &str) {
     }
 }
 
-/// Why the connection's guard ended it (a peer that broke the protocol, a wait that ran out):
-/// the one line to print, whatever error amiquip reports after it.
-static CONNECTION_FAILURE: Mutex<Option<String>> = Mutex::new(None);
+/// Whether `AMQP_URL` lists several brokers (a cluster's nodes): hints then point at the
+/// cluster's status rather than the single broker's.
+static SEVERAL_BROKERS: AtomicBool = AtomicBool::new(false);
 
-/// Makes `reason` the line that [`describe`] prints for any error from now on.
-pub(crate) fn set_connection_failure(reason: &str) {
-    if let Ok(mut failure) = CONNECTION_FAILURE.lock() {
-        failure.get_or_insert_with(|| reason.to_string());
-    }
+/// Says that the program was given several brokers (a cluster's nodes).
+pub(crate) fn several_brokers() {
+    SEVERAL_BROKERS.store(true, Ordering::Relaxed);
 }
 
-/// Forgets the guard's verdict on a connection that failed to open (its error says it).
-pub(crate) fn clear_connection_failure() {
-    if let Ok(mut failure) = CONNECTION_FAILURE.lock() {
-        failure.take();
+/// The command that shows the broker's state: the cluster's when several brokers were given.
+fn for_the_brokers(line: String) -> String {
+    if !SEVERAL_BROKERS.load(Ordering::Relaxed) {
+        return line;
     }
+    line.replace(
+        "scripts/broker status (scripts/broker cluster status)",
+        "scripts/broker cluster status",
+    )
+    .replace("scripts/broker status", "scripts/broker cluster status")
 }
 
 /// Replaces every remembered secret in `text` with `***`.
@@ -136,10 +140,7 @@ pub(crate) fn printable(text: &str) -> String {
 /// Describes an error as one line: our own [`Failure`]s as they are, amiquip's errors
 /// explained, anything else as its chain of causes. Never a backtrace, never a secret.
 pub fn describe(error: &anyhow::Error) -> String {
-    let guarded = CONNECTION_FAILURE.lock().ok().and_then(|f| f.clone());
-    let line = if let Some(reason) = guarded {
-        reason
-    } else if let Some(failure) = error.chain().find_map(|e| e.downcast_ref::<Failure>()) {
+    let line = if let Some(failure) = error.chain().find_map(|e| e.downcast_ref::<Failure>()) {
         failure.to_string()
     } else if let Some(amqp) = error
         .chain()
@@ -150,13 +151,33 @@ pub fn describe(error: &anyhow::Error) -> String {
         format!("{error:#}")
     };
     // Text from the broker (a close's reply text) may hold escape sequences, CR, NUL.
-    redact(&printable(&line))
+    redact(&printable(&for_the_brokers(line)))
+}
+
+/// The connection was lost without a word from amiquip (a consumer's deliveries simply end):
+/// the guard's reason if it ended an open session's connection, else `lost`.
+pub(crate) fn lost_connection(lost: Failure) -> Failure {
+    match crate::guard::tripped_session() {
+        Some(reason) => Failure::new(reason),
+        None => lost,
+    }
 }
 
 /// What a learner should read for an amiquip error met after the connection was open.
 /// (Errors while connecting are explained where we connect, knowing the address.)
 pub(crate) fn explain(error: &amiquip::Error) -> Failure {
     use amiquip::Error as E;
+    // Unless the broker itself closed, an error after the guard ended an open session's
+    // connection (a broken frame, a deadline) only says that its socket failed: the guard
+    // knows why.
+    if !matches!(
+        error,
+        E::ServerClosedConnection { .. } | E::ServerClosedChannel { .. }
+    ) {
+        if let Some(reason) = crate::guard::tripped_session() {
+            return Failure::new(reason);
+        }
+    }
     match error {
         E::ServerClosedConnection { message, .. } | E::ServerClosedChannel { message, .. }
             if message.contains("transient_nonexcl_queues") =>
@@ -283,6 +304,25 @@ mod tests {
         add_secret("hunter2hunter2");
         let error = anyhow::anyhow!("failed to connect to amqp://u:hunter2hunter2@h");
         assert_eq!(describe(&error), "failed to connect to amqp://u:***@h");
+    }
+
+    #[test]
+    fn given_several_brokers_the_hints_point_at_the_clusters_status() {
+        let line = for_the_brokers("x (hint: is the broker running? scripts/broker status)".into());
+        assert_eq!(
+            line,
+            "x (hint: is the broker running? scripts/broker status)"
+        );
+        several_brokers();
+        for hint in [
+            "is the broker running? scripts/broker status",
+            "a cluster without the majority of its nodes? scripts/broker status (scripts/broker cluster status)",
+        ] {
+            let line = for_the_brokers(format!("x (hint: {hint})"));
+            assert!(line.ends_with("scripts/broker cluster status)"), "{line}");
+            assert_eq!(line.matches("scripts/broker").count(), 1, "{line}");
+        }
+        SEVERAL_BROKERS.store(false, Ordering::Relaxed);
     }
 
     #[test]

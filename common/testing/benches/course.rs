@@ -91,6 +91,10 @@ fn main() {
         ));
     }
 
+    for (figure, measured) in streams(&address, &bin_dir) {
+        rows.push((figure, measured, "".into()));
+    }
+
     println!("| figure | measured | target |\n|---|---|---|");
     for (figure, measured, target) in rows {
         println!("| {figure} | {measured} | {target} |");
@@ -331,4 +335,184 @@ fn purge(address: &common::BrokerAddress, queue: &str) {
     // A queue that does not exist yet has nothing to purge (and closes the channel: ignored).
     let _ = session.channel().queue_purge(queue);
     let _ = session.close();
+}
+
+/// Chapter 8: a stream against a classic queue doing the same work. Publishing `STREAM_COUNT`
+/// messages with confirms (asynchronous, awaited at the end; persistent for the classic queue,
+/// since a stream always writes to disk), then reading them all with receive_stream's settings
+/// (prefetch 1,000, an ack per message): the stream replayed from `first`, the classic queue
+/// drained. And the real `receive_stream` replaying the stream, printing a line per message.
+fn streams(address: &common::BrokerAddress, bin_dir: &std::path::Path) -> Vec<(String, String)> {
+    const STREAM_COUNT: usize = 50_000;
+    let mut rows = Vec::new();
+    let mut rates = Vec::new();
+    for (kind, queue) in [
+        ("stream", "bench-stream"),
+        ("classic queue", "bench-classic"),
+    ] {
+        let session = common::connect_to(address).unwrap();
+        let channel = session.channel();
+        let _ = channel.queue_delete(queue, Default::default());
+        drop(session);
+        let session = common::connect_to(address).unwrap();
+        let channel = session.channel();
+        let mut arguments = amiquip::FieldTable::new();
+        if kind == "stream" {
+            arguments.insert(
+                "x-queue-type".into(),
+                amiquip::AmqpValue::LongString("stream".into()),
+            );
+        }
+        channel
+            .queue_declare(
+                queue,
+                amiquip::QueueDeclareOptions {
+                    durable: true,
+                    arguments,
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+        let confirms = channel.listen_for_publisher_confirms().unwrap();
+        channel.enable_publisher_confirms().unwrap();
+        let started = Instant::now();
+        for i in 0..STREAM_COUNT {
+            let properties = amiquip::AmqpProperties::default().with_delivery_mode(2);
+            channel
+                .basic_publish(
+                    "",
+                    amiquip::Publish::with_properties(
+                        format!("hello: {i}").as_bytes(),
+                        queue,
+                        properties,
+                    ),
+                )
+                .unwrap();
+        }
+        let mut confirmed = 0;
+        while confirmed < STREAM_COUNT as u64 {
+            match confirms.recv_timeout(Duration::from_secs(30)).unwrap() {
+                amiquip::Confirm::Ack(p) => confirmed = confirmed.max(p.delivery_tag),
+                amiquip::Confirm::Nack(_) => panic!("nack"),
+            }
+        }
+        let publish_rate = STREAM_COUNT as f64 / started.elapsed().as_secs_f64();
+
+        channel.qos(0, 1_000, false).unwrap();
+        let mut arguments = amiquip::FieldTable::new();
+        if kind == "stream" {
+            arguments.insert(
+                "x-stream-offset".into(),
+                amiquip::AmqpValue::LongString("first".into()),
+            );
+        }
+        let started = Instant::now();
+        let consumer = channel
+            .basic_consume(
+                queue,
+                amiquip::ConsumerOptions {
+                    arguments,
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+        for _ in 0..STREAM_COUNT {
+            match consumer
+                .receiver()
+                .recv_timeout(Duration::from_secs(30))
+                .unwrap()
+            {
+                amiquip::ConsumerMessage::Delivery(d) => consumer.ack(d).unwrap(),
+                other => panic!("{other:?}"),
+            }
+        }
+        let read_rate = STREAM_COUNT as f64 / started.elapsed().as_secs_f64();
+        drop(consumer);
+        rates.push((kind, publish_rate, read_rate));
+    }
+    for (kind, publish_rate, _) in &rates {
+        rows.push((
+            format!("publishing {STREAM_COUNT} messages into a {kind}, confirms asynchronous"),
+            format!("{publish_rate:.0} msg/s"),
+        ));
+    }
+    for (kind, _, read_rate) in &rates {
+        let how = if *kind == "stream" {
+            "replayed from `first`"
+        } else {
+            "drained"
+        };
+        rows.push((
+            format!("{STREAM_COUNT} messages {how} from a {kind} (prefetch 1,000, an ack each)"),
+            format!("{read_rate:.0} msg/s"),
+        ));
+    }
+
+    // The real receive_stream, replaying hello-stream from first, its lines into a file.
+    let session = common::connect_to(address).unwrap();
+    let _ = session
+        .channel()
+        .queue_delete("hello-stream", Default::default());
+    drop(session);
+    let session = common::connect_to(address).unwrap();
+    let channel = session.channel();
+    let mut arguments = amiquip::FieldTable::new();
+    arguments.insert(
+        "x-queue-type".into(),
+        amiquip::AmqpValue::LongString("stream".into()),
+    );
+    arguments.insert(
+        "x-max-length-bytes".into(),
+        amiquip::AmqpValue::LongLongInt(5_000_000_000),
+    );
+    channel
+        .queue_declare(
+            "hello-stream",
+            amiquip::QueueDeclareOptions {
+                durable: true,
+                arguments,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    let confirms = channel.listen_for_publisher_confirms().unwrap();
+    channel.enable_publisher_confirms().unwrap();
+    for _ in 0..STREAM_COUNT {
+        channel
+            .basic_publish("", amiquip::Publish::new(b"Hello, World!", "hello-stream"))
+            .unwrap();
+    }
+    let mut confirmed = 0;
+    while confirmed < STREAM_COUNT as u64 {
+        if let amiquip::Confirm::Ack(p) = confirms.recv_timeout(Duration::from_secs(30)).unwrap() {
+            confirmed = confirmed.max(p.delivery_tag);
+        }
+    }
+    let _ = session.close();
+    let output = std::env::temp_dir().join(format!("course-bench-stream-{}", std::process::id()));
+    const READY: &str = "Press control + C to close\n";
+    const LINE: &str = "Got message: Hello, World! from stream hello-stream\n";
+    let started = Instant::now();
+    let mut child = Command::new(bin_dir.join("receive_stream"))
+        .stdout(std::fs::File::create(&output).unwrap())
+        .spawn()
+        .unwrap();
+    let expected = (READY.len() + LINE.len() * STREAM_COUNT) as u64;
+    let deadline = started + Duration::from_secs(120);
+    while std::fs::metadata(&output).map_or(0, |m| m.len()) < expected {
+        assert!(
+            Instant::now() < deadline,
+            "receive_stream did not replay within 120 s"
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let rate = STREAM_COUNT as f64 / started.elapsed().as_secs_f64();
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = std::fs::remove_file(&output);
+    rows.push((
+        format!("`receive_stream` replaying {STREAM_COUNT} messages from `first`, whole process"),
+        format!("{rate:.0} msg/s"),
+    ));
+    rows
 }

@@ -4,8 +4,10 @@
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 /// How the fake broker misbehaves.
@@ -58,17 +60,91 @@ pub struct FakeBroker {
     pub port: u16,
     stop: Arc<AtomicBool>,
     requests: Arc<AtomicUsize>,
+    published: Arc<AtomicUsize>,
+}
+
+/// What the fake broker's connections share: when to stop, and what they count.
+#[derive(Clone)]
+struct Counters {
+    stop: Arc<AtomicBool>,
+    requests: Arc<AtomicUsize>,
+    published: Arc<AtomicUsize>,
+}
+
+/// The test's own TLS certificates, made once per test process with openssl in a temporary
+/// folder: a CA, and a server certificate it signed for `localhost` and `127.0.0.1`.
+struct Certificates {
+    ca: PathBuf,
+    acceptor: native_tls::TlsAcceptor,
+}
+
+fn certificates() -> &'static Certificates {
+    static MADE: OnceLock<Certificates> = OnceLock::new();
+    MADE.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("course-fake-broker-tls-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join("server.ext"),
+            "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n\
+             keyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n",
+        )
+        .unwrap();
+        for args in [
+            "req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=fake-broker-test-CA -keyout ca.key -out ca.pem",
+            "req -newkey rsa:2048 -nodes -subj /CN=localhost -keyout server.key -out server.csr",
+            "x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 -extfile server.ext -out server.pem",
+        ] {
+            let output = Command::new("openssl")
+                .args(args.split(' '))
+                .current_dir(&dir)
+                .output()
+                .expect("openssl, to make the fake broker's TLS certificates");
+            assert!(output.status.success(), "openssl {args}: {output:?}");
+        }
+        let read = |name: &str| std::fs::read(dir.join(name)).unwrap();
+        let identity =
+            native_tls::Identity::from_pkcs8(&read("server.pem"), &read("server.key")).unwrap();
+        Certificates {
+            ca: dir.join("ca.pem"),
+            acceptor: native_tls::TlsAcceptor::new(identity).unwrap(),
+        }
+    })
 }
 
 impl FakeBroker {
     /// Starts a fake broker that misbehaves as `misbehaviour` says, with every connection.
     pub fn start(misbehaviour: Misbehaviour) -> FakeBroker {
+        Self::listen(misbehaviour, false)
+    }
+
+    /// As [`start`](Self::start), behind TLS (`amqps://`) with a certificate for `localhost`
+    /// and `127.0.0.1` signed by the test's own CA ([`ca_file`](Self::ca_file)).
+    pub fn start_tls(misbehaviour: Misbehaviour) -> FakeBroker {
+        Self::listen(misbehaviour, true)
+    }
+
+    /// The PEM file of the CA that signed the TLS fake broker's certificate, to trust with
+    /// `RABBITMQ_CACERTFILE`.
+    pub fn ca_file() -> PathBuf {
+        certificates().ca.clone()
+    }
+
+    fn listen(misbehaviour: Misbehaviour, tls: bool) -> FakeBroker {
+        let acceptor = tls.then(|| certificates().acceptor.clone());
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
-        let stop = Arc::new(AtomicBool::new(false));
-        let stopped = Arc::clone(&stop);
-        let requests = Arc::new(AtomicUsize::new(0));
-        let counted = Arc::clone(&requests);
+        let counters = Counters {
+            stop: Arc::new(AtomicBool::new(false)),
+            requests: Arc::new(AtomicUsize::new(0)),
+            published: Arc::new(AtomicUsize::new(0)),
+        };
+        let broker = FakeBroker {
+            port,
+            stop: Arc::clone(&counters.stop),
+            requests: Arc::clone(&counters.requests),
+            published: Arc::clone(&counters.published),
+        };
+        let stopped = Arc::clone(&counters.stop);
         listener.set_nonblocking(true).unwrap();
         std::thread::spawn(move || {
             let mut connections = 0;
@@ -82,22 +158,33 @@ impl FakeBroker {
                             },
                             other => other,
                         };
-                        let stopped = Arc::clone(&stopped);
-                        let counted = Arc::clone(&counted);
+                        let counters = counters.clone();
+                        let acceptor = acceptor.clone();
                         std::thread::spawn(move || {
                             let _ = socket.set_nonblocking(false);
-                            let _ = Peer::new(socket, misbehaviour, stopped, counted).serve();
+                            // As RabbitMQ does (tcp_listen_options nodelay): no Nagle stall
+                            // between the many small acks of a batch.
+                            let _ = socket.set_nodelay(true);
+                            let stream = match acceptor {
+                                None => Stream::Plain(socket),
+                                Some(acceptor) => match acceptor.accept(socket) {
+                                    Ok(tls) => Stream::Tls(Box::new(tls)),
+                                    Err(_) => return,
+                                },
+                            };
+                            let _ = Peer::new(stream, misbehaviour, counters).serve();
                         });
                     }
                     Err(_) => std::thread::sleep(Duration::from_millis(10)),
                 }
             }
         });
-        FakeBroker {
-            port,
-            stop,
-            requests,
-        }
+        broker
+    }
+
+    /// How many messages it has received (published to it), on all its connections.
+    pub fn published(&self) -> usize {
+        self.published.load(Ordering::SeqCst)
     }
 
     /// How many requests (declare, bind, qos...) after a channel open it has received, on all
@@ -115,12 +202,53 @@ impl Drop for FakeBroker {
 
 const FRAME_END: u8 = 0xCE;
 
+/// A connection's stream: the socket, or TLS over it.
+enum Stream {
+    Plain(TcpStream),
+    Tls(Box<native_tls::TlsStream<TcpStream>>),
+}
+
+impl Stream {
+    fn set_read_timeout(&self, timeout: Option<Duration>) -> Io<()> {
+        match self {
+            Stream::Plain(socket) => socket.set_read_timeout(timeout),
+            Stream::Tls(tls) => tls.get_ref().set_read_timeout(timeout),
+        }
+    }
+}
+
+impl Read for Stream {
+    fn read(&mut self, buf: &mut [u8]) -> Io<usize> {
+        match self {
+            Stream::Plain(socket) => socket.read(buf),
+            Stream::Tls(tls) => tls.read(buf),
+        }
+    }
+}
+
+impl Write for Stream {
+    fn write(&mut self, buf: &[u8]) -> Io<usize> {
+        match self {
+            Stream::Plain(socket) => socket.write(buf),
+            Stream::Tls(tls) => tls.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> Io<()> {
+        match self {
+            Stream::Plain(socket) => socket.flush(),
+            Stream::Tls(tls) => tls.flush(),
+        }
+    }
+}
+
 /// One connection of the fake broker.
 struct Peer {
-    socket: TcpStream,
+    socket: Stream,
     misbehaviour: Misbehaviour,
     stop: Arc<AtomicBool>,
     requests: Arc<AtomicUsize>,
+    published_to_broker: Arc<AtomicUsize>,
     /// Publishes seen since Confirm.Select (the next delivery tag to ack), if confirms are on.
     confirms: Option<u64>,
     channel_open: bool,
@@ -132,17 +260,13 @@ struct Peer {
 type Io<T> = std::io::Result<T>;
 
 impl Peer {
-    fn new(
-        socket: TcpStream,
-        misbehaviour: Misbehaviour,
-        stop: Arc<AtomicBool>,
-        requests: Arc<AtomicUsize>,
-    ) -> Peer {
+    fn new(socket: Stream, misbehaviour: Misbehaviour, counters: Counters) -> Peer {
         Peer {
             socket,
             misbehaviour,
-            stop,
-            requests,
+            stop: counters.stop,
+            requests: counters.requests,
+            published_to_broker: counters.published,
             confirms: None,
             channel_open: false,
             consumers: 0,
@@ -347,6 +471,7 @@ impl Peer {
             read += body.len() as u64;
         }
         self.published += 1;
+        self.published_to_broker.fetch_add(1, Ordering::SeqCst);
         if let Some(tag) = self.confirms.as_mut() {
             let mut ack = tag.to_be_bytes().to_vec();
             ack.push(0);

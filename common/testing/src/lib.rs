@@ -632,9 +632,12 @@ fn kill(signal: &str, pid: &str) {
 }
 
 /// Whether a consumer's line says it is ready: its queue, bindings and consumer are in place
-/// (` [*] Waiting for messages...` in chapters 1-5, ` [x] Awaiting RPC requests` in chapter 6).
+/// (` [*] Waiting for messages...` in chapters 1-5, ` [x] Awaiting RPC requests` in chapter 6,
+/// `Press control + C to close` in chapter 8).
 pub fn is_ready(line: &str) -> bool {
-    line.starts_with(" [*] Waiting for ") || line == " [x] Awaiting RPC requests"
+    line.starts_with(" [*] Waiting for ")
+        || line == " [x] Awaiting RPC requests"
+        || line == "Press control + C to close"
 }
 
 /// Polls `check` until it returns `Some`, for at most [`PATIENCE`].

@@ -241,3 +241,143 @@ fn a_malformed_amqp_url_is_one_clear_line_without_the_password() {
         );
     }
 }
+
+#[test]
+#[ignore = "needs RabbitMQ: run scripts/test"]
+fn a_user_that_does_not_exist_is_refused_clearly_over_tls_too() {
+    // Over TLS the guard sees the broker end the login as it does over TCP.
+    let vhost = Vhost::new("no-such-user-tls");
+    let url = format!(
+        "amqps://nobody-here:whatever-it-is@localhost:{}/{}",
+        tls_port(),
+        encode(&vhost.name)
+    );
+    let output = vhost
+        .command(&send(), &[])
+        .env("AMQP_URL", &url)
+        .env("RABBITMQ_CACERTFILE", ca_file())
+        .output()
+        .unwrap();
+    let (_, stderr) = text(&output);
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("refused the login of user 'nobody-here'")
+            && !stderr.contains("whatever-it-is"),
+        "{stderr}"
+    );
+}
+
+#[test]
+#[ignore = "needs RabbitMQ: run scripts/test"]
+fn a_failed_tls_connect_leaves_no_verdict_behind_for_a_later_error() {
+    // Several amqps:// brokers: the first refuses our CA (its certificate is not signed by the
+    // fake broker's CA), the second is the test broker. The first attempt's watchdog must end
+    // with it: before, it tripped at its deadline (300 ms) and its "did not complete the AMQP
+    // handshake" became the line of rpc_client's own, later, error.
+    let vhost = Vhost::new("stale-verdict");
+    vhost.consumer(&program("rpc_server"), &[]).interrupt(); // rpc_queue, and nobody answers
+    let broker = |ca: &str| {
+        format!(
+            "amqps://localhost:{}/{}?connection_timeout=300&cacertfile={}",
+            tls_port(),
+            encode(&vhost.name),
+            encode(ca)
+        )
+    };
+    let wrong_ca = harness::FakeBroker::ca_file().display().to_string();
+    let url = format!("{},{}", broker(&wrong_ca), broker(&ca_file()));
+    let output = vhost
+        .command(&program("rpc_client"), &["3"])
+        .env("AMQP_URL", &url)
+        .env("RPC_TIMEOUT_SECONDS", "1")
+        .output()
+        .unwrap();
+    let (stdout, stderr) = text(&output);
+    assert_eq!(output.status.code(), Some(1), "{stdout}{stderr}");
+    assert_eq!(stdout, " [x] Requesting fib(3)\n");
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 2, "{stderr}");
+    assert!(lines[0].starts_with("connected to localhost:"), "{stderr}");
+    assert!(
+        lines[1].starts_with("error: no reply within 1 s (hint: is an rpc_server running?"),
+        "{stderr}"
+    );
+}
+
+#[test]
+#[ignore = "needs RabbitMQ: run scripts/test"]
+fn the_management_listener_is_named_as_such_though_it_never_answers_amqp() {
+    // RabbitMQ's management server reads our AMQP protocol header as the start of an HTTP
+    // request, sends nothing, and closes after a while: the guard then asks it in HTTP.
+    let (_, http_port) = harness::broker_ports();
+    let started = std::time::Instant::now();
+    let output = harness::Vhost::new("management-port")
+        .command(&send(), &[])
+        .env("AMQP_URL", format!("amqp://127.0.0.1:{http_port}/"))
+        .output()
+        .unwrap();
+    let took = started.elapsed();
+    let (stdout, stderr) = text(&output);
+    eprintln!("AMQP_URL at the management listener: {took:?}: {stderr}");
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(stdout, "");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.starts_with(&format!(
+            "error: 127.0.0.1:{http_port} is RabbitMQ's management listener"
+        )) && stderr.contains("not its AMQP port")
+            && stderr.contains("5672"),
+        "{stderr}"
+    );
+    assert!(took < std::time::Duration::from_secs(10), "{took:?}");
+}
+
+#[test]
+#[ignore = "needs RabbitMQ: run scripts/test"]
+fn a_program_given_several_brokers_says_which_one_it_reached_when_not_the_first() {
+    let vhost = Vhost::new("reached");
+    let url = format!(
+        "amqp://127.0.0.1:1/{0},amqp://127.0.0.1:{1}/{0}",
+        encode(&vhost.name),
+        vhost.port
+    );
+    let reached = format!(
+        "connected to 127.0.0.1:{} (broker 2 of 2 in AMQP_URL; 127.0.0.1:1 did not answer)",
+        vhost.port
+    );
+    // A consumer: on stderr, before its waiting line.
+    let mut command = vhost.command(&receive(), &[]);
+    command.env("AMQP_URL", &url);
+    let receive = harness::Running::spawn(command);
+    receive.wait_for(WAITING);
+    assert_eq!(
+        receive.interrupt(),
+        [reached.as_str(), WAITING, "Interrupted"]
+    );
+
+    // A producer too; given its first broker, nothing.
+    let output = vhost
+        .command(&send(), &[])
+        .env("AMQP_URL", &url)
+        .output()
+        .unwrap();
+    assert_eq!(
+        text(&output),
+        (" [x] Sent 'Hello World!'\n".into(), format!("{reached}\n"))
+    );
+    let first = format!(
+        "amqp://127.0.0.1:{1}/{0},amqp://127.0.0.1:1/{0}",
+        encode(&vhost.name),
+        vhost.port
+    );
+    let output = vhost
+        .command(&send(), &[])
+        .env("AMQP_URL", &first)
+        .output()
+        .unwrap();
+    assert_eq!(
+        text(&output),
+        (" [x] Sent 'Hello World!'\n".into(), String::new())
+    );
+}

@@ -4,6 +4,10 @@
 //! stream. Each case asserts: a non-zero exit within a time bound, one line on stderr, no panic,
 //! abort or backtrace (RUST_BACKTRACE=1), no password, and nothing claimed sent.
 //!
+//! Every case runs twice at once: over plain TCP (`amqp://`) and behind TLS (`amqps://`, the
+//! fake broker's certificate signed by the test's own CA, trusted through RABBITMQ_CACERTFILE),
+//! with the same expected line and bound: the guard checks the frames after decryption.
+//!
 //! The programs are the workspace's binaries, which `scripts/test` builds before it runs tests.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails loudly on what it did not expect
@@ -37,6 +41,8 @@ const CONSUMERS: &[(&str, &[&str])] = &[
 
 /// What one program did against the fake broker.
 struct Outcome {
+    /// `amqp` or `amqps`.
+    transport: &'static str,
     program: String,
     code: Option<i32>,
     took: Duration,
@@ -44,34 +50,41 @@ struct Outcome {
     stderr: String,
 }
 
-/// Runs every program of `programs` at once against a fake broker that misbehaves so.
+/// Runs every program of `programs` at once against a fake broker that misbehaves so, once
+/// over plain TCP and once behind TLS, all at the same time.
 fn against(misbehaviour: Misbehaviour, programs: &[(&str, &[&str])]) -> Vec<Outcome> {
-    let broker = FakeBroker::start(misbehaviour);
-    let url = format!(
-        "amqp://course:{PASSWORD}@127.0.0.1:{}/%2f?connection_timeout=1500",
-        broker.port
-    );
-    let children: Vec<_> = programs
-        .iter()
-        .map(|(program, args)| {
-            let child = Command::new(harness::program(program))
-                .args(*args)
-                .env("AMQP_URL", &url)
-                .env("RUST_BACKTRACE", "1")
-                .env("WORKER_SECONDS_PER_DOT", "0")
-                .env("RPC_TIMEOUT_SECONDS", "2")
-                .env_remove("RUST_LOG")
-                .stdin(Stdio::null())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap();
-            (program.to_string(), Instant::now(), child)
+    let plain = FakeBroker::start(misbehaviour);
+    let tls = FakeBroker::start_tls(misbehaviour);
+    let ca = FakeBroker::ca_file();
+    let children: Vec<_> = [("amqp", &plain), ("amqps", &tls)]
+        .into_iter()
+        .flat_map(|(transport, broker)| {
+            let url = format!(
+                "{transport}://course:{PASSWORD}@127.0.0.1:{}/%2f?connection_timeout=1500",
+                broker.port
+            );
+            let ca = ca.clone();
+            programs.iter().map(move |(program, args)| {
+                let child = Command::new(harness::program(program))
+                    .args(*args)
+                    .env("AMQP_URL", &url)
+                    .env("RABBITMQ_CACERTFILE", &ca)
+                    .env("RUST_BACKTRACE", "1")
+                    .env("WORKER_SECONDS_PER_DOT", "0")
+                    .env("RPC_TIMEOUT_SECONDS", "2")
+                    .env_remove("RUST_LOG")
+                    .stdin(Stdio::null())
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::piped())
+                    .spawn()
+                    .unwrap();
+                (transport, program.to_string(), Instant::now(), child)
+            })
         })
         .collect();
     children
         .into_iter()
-        .map(|(program, started, mut child)| {
+        .map(|(transport, program, started, mut child)| {
             // A program that never ends fails the test rather than hanging it.
             while child.try_wait().unwrap().is_none() {
                 if started.elapsed() > Duration::from_secs(60) {
@@ -83,6 +96,7 @@ fn against(misbehaviour: Misbehaviour, programs: &[(&str, &[&str])]) -> Vec<Outc
             let took = started.elapsed();
             let output = child.wait_with_output().unwrap();
             Outcome {
+                transport,
                 program,
                 code: output.status.code(),
                 took,
@@ -100,15 +114,16 @@ fn assert_clear_failures(case: &str, outcomes: &[Outcome], bound: Duration, expe
     for o in outcomes {
         let line = o.stderr.trim_end();
         eprintln!(
-            "{case:<28} {:<20} exit {:?} in {:>5} ms: {line}",
+            "{case:<28} {:<5} {:<20} exit {:?} in {:>5} ms: {line}",
+            o.transport,
             o.program,
             o.code,
             o.took.as_millis()
         );
         let all = format!("{}{}", o.stdout, o.stderr);
         let context = format!(
-            "{case}, {}: exit {:?} after {:?}\nstdout: {}\nstderr: {}",
-            o.program, o.code, o.took, o.stdout, o.stderr
+            "{case}, {} over {}: exit {:?} after {:?}\nstdout: {}\nstderr: {}",
+            o.program, o.transport, o.code, o.took, o.stdout, o.stderr
         );
         assert_eq!(o.code, Some(1), "{context}");
         assert!(o.took < bound, "slower than {bound:?}: {context}");
@@ -142,8 +157,9 @@ fn the_fake_broker_is_healthy_enough_for_every_producer() {
     // that the cases below fail for their misbehaviour and nothing else.
     for o in against(Misbehaviour::None, PRODUCERS) {
         eprintln!(
-            "{}: {:?} in {:?}: {}",
+            "{} over {}: {:?} in {:?}: {}",
             o.program,
+            o.transport,
             o.code,
             o.took,
             o.stderr.trim_end()
@@ -152,8 +168,9 @@ fn the_fake_broker_is_healthy_enough_for_every_producer() {
         let timed_out = o.program == "rpc_client" && o.stderr.contains("no reply within 2 s");
         assert!(
             o.code == Some(0) || timed_out,
-            "{}: {:?} {} {}",
+            "{} over {}: {:?} {} {}",
             o.program,
+            o.transport,
             o.code,
             o.stdout,
             o.stderr
@@ -321,7 +338,7 @@ fn a_delivery_announcing_a_body_of_2_pow_64_or_1_tib_is_refused_without_a_panic(
             case,
             &outcomes,
             Duration::from_secs(3),
-            &["over the limit of 128 MiB"],
+            &["over the limit of 512 MiB"],
         );
     }
 }
@@ -339,9 +356,11 @@ fn a_delivery_whose_headers_nest_a_thousand_deep_is_refused_without_a_crash() {
 
 #[test]
 fn a_seeded_fuzz_of_the_byte_stream_never_crashes_or_hangs_a_program() {
-    // 32 runs at once, a producer and a consumer in turn, each connection with a seed of its
-    // own, 64 frames each. Each run ends in one line, at the latest at the request timeout.
-    let programs: Vec<_> = (0..16).flat_map(|_| [PRODUCERS[0], CONSUMERS[0]]).collect();
+    // 32 runs at once, a producer and a consumer in turn, 16 over TCP and 16 behind TLS (the same
+    // 16 seeds over each: every connection's seed follows from its number), 64 frames each. Each
+    // run ends in one line, at the latest at the request timeout.
+    let programs: Vec<_> = (0..8).flat_map(|_| [PRODUCERS[0], CONSUMERS[0]]).collect();
     let outcomes = against(Misbehaviour::Fuzz { seed: 2026 }, &programs);
+    assert_eq!(outcomes.len(), 32);
     assert_clear_failures("fuzz, 32 seeds", &outcomes, Duration::from_secs(24), &[]);
 }

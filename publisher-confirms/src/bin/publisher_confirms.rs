@@ -10,7 +10,7 @@
 //! many may be outstanding. Each strategy runs on a connection of its own and publishes to a
 //! server-named exclusive queue, which must hold every message before the next one starts.
 
-use amiquip::{Channel, Confirm, Publish, Queue, QueueDeclareOptions};
+use amiquip::{Confirm, Publish, Queue, QueueDeclareOptions};
 use crossbeam_channel::Receiver;
 use std::collections::BTreeMap;
 use std::process::ExitCode;
@@ -30,10 +30,12 @@ fn main() -> ExitCode {
     common::run(|| {
         let count = match common::args(HELP)?.as_slice() {
             [] => 50_000,
-            [n] => match n.parse::<usize>() {
-                Ok(n) if (1..=10_000_000).contains(&n) => n,
+            [n] => match message_count(n) {
+                Some(n) if (1..=10_000_000).contains(&n) => n,
                 _ => {
-                    let problem = format!("'{n}' is not a message count from 1 to 10,000,000");
+                    let problem = format!(
+                        "'{n}' is not a message count from 1 to 10,000,000 (e.g. 5000 or 5,000)"
+                    );
                     return Err(common::usage(HELP, &problem));
                 }
             },
@@ -42,10 +44,10 @@ fn main() -> ExitCode {
 
         // Strategy 1: publish, then wait for that message's confirm before the next. One round
         // trip per message: simple, and the slowest.
-        let elapsed = publish_and_confirm(count, |channel, queue, confirms, outstanding| {
+        let elapsed = publish_and_confirm(count, |outstanding| {
             for i in 0..count {
-                outstanding.publish(channel, queue, i)?;
-                outstanding.wait_until_at_most(0, confirms)?;
+                outstanding.publish(i)?;
+                outstanding.wait_until_at_most(0)?;
             }
             Ok(())
         })?;
@@ -57,14 +59,14 @@ fn main() -> ExitCode {
 
         // Strategy 2: publish a batch, then wait for all its confirms. Far fewer waits; but when
         // something fails we only know that it was somewhere in the batch.
-        let elapsed = publish_and_confirm(count, |channel, queue, confirms, outstanding| {
+        let elapsed = publish_and_confirm(count, |outstanding| {
             for i in 0..count {
-                outstanding.publish(channel, queue, i)?;
-                if outstanding.len() == BATCH_SIZE {
-                    outstanding.wait_until_at_most(0, confirms)?;
+                outstanding.publish(i)?;
+                if outstanding.unconfirmed.len() == BATCH_SIZE {
+                    outstanding.wait_until_at_most(0)?;
                 }
             }
-            outstanding.wait_until_at_most(0, confirms)
+            outstanding.wait_until_at_most(0)
         })?;
         println!(
             "Published {} messages in batch in {} ms",
@@ -75,12 +77,12 @@ fn main() -> ExitCode {
         // Strategy 3: never stop to wait. Take in whatever confirms have arrived as we go (each
         // may settle many messages at once), and wait only at the end. Every message is still
         // tracked by its number, so a nack says exactly which ones.
-        let elapsed = publish_and_confirm(count, |channel, queue, confirms, outstanding| {
+        let elapsed = publish_and_confirm(count, |outstanding| {
             for i in 0..count {
-                outstanding.publish(channel, queue, i)?;
-                outstanding.settle_arrived(confirms)?;
+                outstanding.publish(i)?;
+                outstanding.settle_arrived()?;
             }
-            outstanding.wait_until_at_most(0, confirms)
+            outstanding.wait_until_at_most(0)
         })?;
         println!(
             "Published {} messages and handled confirms asynchronously in {} ms",
@@ -90,12 +92,12 @@ fn main() -> ExitCode {
 
         // Strategy 4: asynchronous, but at most WINDOW messages unconfirmed at any time: a
         // bound on what we hold in memory (to publish again) and on how far we outrun the broker.
-        let elapsed = publish_and_confirm(count, |channel, queue, confirms, outstanding| {
+        let elapsed = publish_and_confirm(count, |outstanding| {
             for i in 0..count {
-                outstanding.wait_until_at_most(WINDOW - 1, confirms)?;
-                outstanding.publish(channel, queue, i)?;
+                outstanding.wait_until_at_most(WINDOW - 1)?;
+                outstanding.publish(i)?;
             }
-            outstanding.wait_until_at_most(0, confirms)
+            outstanding.wait_until_at_most(0)
         })?;
         println!(
             "Published {} messages with confirmation window in {} ms",
@@ -106,12 +108,27 @@ fn main() -> ExitCode {
     })
 }
 
+/// A message count as a learner may write it: `5000`, or with thousands separators as this
+/// program prints counts, `5,000`.
+fn message_count(text: &str) -> Option<usize> {
+    let mut groups = text.split(',');
+    let first = groups.next()?;
+    let rest: Vec<&str> = groups.collect();
+    let digits = |group: &str| !group.is_empty() && group.bytes().all(|b| b.is_ascii_digit());
+    let well_grouped =
+        rest.is_empty() || (first.len() <= 3 && rest.iter().all(|group| group.len() == 3));
+    if !digits(first) || !rest.iter().all(|group| digits(group)) || !well_grouped {
+        return None;
+    }
+    text.replace(',', "").parse().ok()
+}
+
 /// Runs one strategy on a connection of its own: a fresh server-named exclusive queue, confirm
 /// mode, then `strategy` publishes `count` messages and settles their confirms. Returns how
 /// many milliseconds that took, once the queue is seen to hold every message.
 fn publish_and_confirm(
     count: usize,
-    strategy: impl FnOnce(&Channel, &Queue, &Receiver<Confirm>, &mut Outstanding) -> anyhow::Result<()>,
+    strategy: impl FnOnce(&mut Outstanding) -> anyhow::Result<()>,
 ) -> anyhow::Result<u128> {
     let connection = common::connect()?;
     let channel = connection.channel();
@@ -127,8 +144,13 @@ fn publish_and_confirm(
     channel.enable_publisher_confirms()?;
 
     let start = Instant::now();
-    let mut outstanding = Outstanding::default();
-    if let Err(error) = strategy(channel, &queue, &confirms, &mut outstanding) {
+    let mut outstanding = Outstanding {
+        session: &connection,
+        queue: &queue,
+        confirms,
+        unconfirmed: Unconfirmed::default(),
+    };
+    if let Err(error) = strategy(&mut outstanding) {
         // A lost connection shows only as confirms that stop coming: closing says why.
         connection.close()?;
         return Err(error);
@@ -149,53 +171,68 @@ fn publish_and_confirm(
     Ok(elapsed)
 }
 
-/// The messages published and not yet confirmed: sequence number (from 1) -> message index.
-#[derive(Default)]
-struct Outstanding {
-    unconfirmed: BTreeMap<u64, usize>,
-    next_sequence: u64,
+/// One strategy's publishing: where to, the broker's confirms, and what is not yet confirmed.
+struct Outstanding<'s> {
+    session: &'s common::Session,
+    queue: &'s Queue<'s>,
+    confirms: Receiver<Confirm>,
+    unconfirmed: Unconfirmed,
 }
 
-impl Outstanding {
-    fn len(&self) -> usize {
-        self.unconfirmed.len()
-    }
-
+impl Outstanding<'_> {
     /// Publishes message `index` (its body: the index as text) and remembers it as unconfirmed.
-    fn publish(&mut self, channel: &Channel, queue: &Queue, index: usize) -> anyhow::Result<()> {
-        channel.basic_publish("", Publish::new(index.to_string().as_bytes(), queue.name()))?;
-        self.next_sequence += 1;
-        self.unconfirmed.insert(self.next_sequence, index);
+    fn publish(&mut self, index: usize) -> anyhow::Result<()> {
+        let body = index.to_string();
+        self.session
+            .channel()
+            .basic_publish("", Publish::new(body.as_bytes(), self.queue.name()))?;
+        self.unconfirmed.published(index);
         Ok(())
     }
 
     /// Takes in the confirms that have already arrived, without waiting.
-    fn settle_arrived(&mut self, confirms: &Receiver<Confirm>) -> anyhow::Result<()> {
-        while let Ok(confirm) = confirms.try_recv() {
-            self.settle(confirm)?;
+    fn settle_arrived(&mut self) -> anyhow::Result<()> {
+        while let Ok(confirm) = self.confirms.try_recv() {
+            self.unconfirmed.settle(confirm)?;
         }
         Ok(())
     }
 
-    /// Waits until at most `limit` messages are unconfirmed; fails if the broker stays silent
-    /// for [`CONFIRM_TIMEOUT`] meanwhile, naming the messages it never confirmed.
-    fn wait_until_at_most(
-        &mut self,
-        limit: usize,
-        confirms: &Receiver<Confirm>,
-    ) -> anyhow::Result<()> {
+    /// Waits until at most `limit` messages are unconfirmed, as every chapter waits for a
+    /// confirm (`Session::confirm`): an alarm that blocks the connection ends it at once, and
+    /// the broker's silence after [`CONFIRM_TIMEOUT`], naming the messages it never confirmed.
+    fn wait_until_at_most(&mut self, limit: usize) -> anyhow::Result<()> {
         while self.unconfirmed.len() > limit {
-            match confirms.recv_timeout(CONFIRM_TIMEOUT) {
-                Ok(confirm) => self.settle(confirm)?,
-                Err(_) => anyhow::bail!(common::Failure::new(format!(
+            let Some(confirm) = self.session.confirm(&self.confirms, CONFIRM_TIMEOUT)? else {
+                anyhow::bail!(common::Failure::new(format!(
                     "no confirm within {} s for {}",
                     CONFIRM_TIMEOUT.as_secs(),
-                    messages(self.unconfirmed.values().copied())
+                    messages(self.unconfirmed.by_sequence.values().copied())
                 ))
-                .hint("is the broker short of memory or disk? scripts/broker status")),
-            }
+                .hint("is the broker short of memory or disk? scripts/broker status"));
+            };
+            self.unconfirmed.settle(confirm)?;
         }
         Ok(())
+    }
+}
+
+/// The messages published and not yet confirmed: sequence number (from 1) -> message index.
+#[derive(Default)]
+struct Unconfirmed {
+    by_sequence: BTreeMap<u64, usize>,
+    next_sequence: u64,
+}
+
+impl Unconfirmed {
+    fn len(&self) -> usize {
+        self.by_sequence.len()
+    }
+
+    /// Message `index` was published: the broker gives it the next sequence number.
+    fn published(&mut self, index: usize) {
+        self.next_sequence += 1;
+        self.by_sequence.insert(self.next_sequence, index);
     }
 
     /// Settles what one confirm covers: its sequence number alone, or with `multiple` every
@@ -206,12 +243,12 @@ impl Outstanding {
             Confirm::Nack(payload) => (payload, false),
         };
         let settled: Vec<usize> = if payload.multiple {
-            let rest = self.unconfirmed.split_off(&(payload.delivery_tag + 1));
-            std::mem::replace(&mut self.unconfirmed, rest)
+            let rest = self.by_sequence.split_off(&(payload.delivery_tag + 1));
+            std::mem::replace(&mut self.by_sequence, rest)
                 .into_values()
                 .collect()
         } else {
-            self.unconfirmed
+            self.by_sequence
                 .remove(&payload.delivery_tag)
                 .into_iter()
                 .collect()
@@ -283,15 +320,12 @@ mod tests {
         })
     }
 
-    fn outstanding(n: u64) -> Outstanding {
-        let mut outstanding = Outstanding::default();
-        for sequence in 1..=n {
-            outstanding
-                .unconfirmed
-                .insert(sequence, sequence as usize - 1);
+    fn outstanding(n: u64) -> Unconfirmed {
+        let mut unconfirmed = Unconfirmed::default();
+        for index in 0..n as usize {
+            unconfirmed.published(index);
         }
-        outstanding.next_sequence = n;
-        outstanding
+        unconfirmed
     }
 
     #[test]
@@ -307,7 +341,7 @@ mod tests {
         let mut o = outstanding(10);
         assert!(o.settle(ack(4, true)).is_ok());
         assert_eq!(
-            o.unconfirmed.keys().copied().collect::<Vec<_>>(),
+            o.by_sequence.keys().copied().collect::<Vec<_>>(),
             [5, 6, 7, 8, 9, 10]
         );
         assert!(o.settle(ack(7, false)).is_ok());
@@ -328,6 +362,25 @@ mod tests {
             line.starts_with("the broker refused (nacked) messages 0-11 (12 in all)"),
             "{line}"
         );
+    }
+
+    #[test]
+    fn a_count_may_be_written_with_thousands_separators_as_the_program_prints_it() {
+        assert_eq!(message_count("50,000"), Some(50_000));
+        assert_eq!(message_count("1,000,000"), Some(1_000_000));
+        assert_eq!(message_count("5000"), Some(5_000));
+        for bad in [
+            "5,0000",
+            ",500",
+            "50,",
+            "1,,000",
+            "12345,000",
+            "-5",
+            "5 000",
+            "",
+        ] {
+            assert_eq!(message_count(bad), None, "{bad}");
+        }
     }
 
     #[test]

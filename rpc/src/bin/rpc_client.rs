@@ -23,7 +23,13 @@ fn main() -> ExitCode {
             [] => "30".to_string(),
             [n] if !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) => n.clone(),
             [other] => {
-                let problem = format!("'{other}' is not a whole number (e.g. rpc_client 30)");
+                // A negative number is a number: say what n may be, rather than how to pass it.
+                let problem = match other.strip_prefix('-') {
+                    Some(_) if other.parse::<f64>().is_ok() => format!(
+                        "'{other}' is negative: n is a whole number, 0 or more (e.g. rpc_client 30)"
+                    ),
+                    _ => format!("'{other}' is not a whole number (e.g. rpc_client 30)"),
+                };
                 return Err(common::usage(HELP, &problem));
             }
             _ => {
@@ -67,30 +73,22 @@ fn main() -> ExitCode {
         println!(" [x] Requesting fib({n})");
         channel.basic_publish("", request)?;
 
+        // The broker's word on the request first, as new_task waits for it (an alarm that
+        // blocks us ends the wait at once).
         let deadline = Instant::now() + timeout;
-        match confirms.recv_deadline(deadline) {
-            Ok(Confirm::Ack(_)) if returns.try_recv().is_ok() => {
-                anyhow::bail!(common::Failure::new(
-                    "no queue 'rpc_queue' took the request: no rpc_server has declared it"
-                )
-                .hint("start one first: cargo run --bin rpc_server"))
-            }
-            Ok(Confirm::Ack(_)) => {}
-            Ok(Confirm::Nack(_)) => anyhow::bail!(common::Failure::new(
-                "the broker refused the request (nack)"
+        let Some(confirm) = connection.confirm(&confirms, timeout)? else {
+            return Err(connection.unconfirmed("the request", timeout));
+        };
+        if returns.try_recv().is_ok() {
+            anyhow::bail!(common::Failure::new(
+                "no queue 'rpc_queue' took the request: no rpc_server has declared it"
             )
-            .hint(
+            .hint("start one first: cargo run --bin rpc_server"));
+        }
+        if let Confirm::Nack(_) = confirm {
+            anyhow::bail!(common::Failure::new("the broker refused the request (nack)").hint(
                 "is rpc_queue full, or the broker short of memory or disk? scripts/broker status"
-            )),
-            Err(_) => {
-                // No word at all: closing tells whether the connection was lost or blocked.
-                connection.close()?;
-                anyhow::bail!(common::Failure::new(format!(
-                    "the broker did not confirm the request within {} s",
-                    timeout.as_secs_f64()
-                ))
-                .hint("is it overloaded? scripts/broker status"));
-            }
+            ));
         }
 
         // Consume the callback queue only now: the answer waits there until we do. Auto-ack,
