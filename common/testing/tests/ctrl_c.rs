@@ -4,7 +4,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails loudly on what it did not expect
 
-use harness::{program, Vhost};
+use harness::{is_ready, program, Vhost};
 
 /// How many times each consumer is interrupted the instant its ready line shows.
 const ROUNDS: usize = 15;
@@ -12,10 +12,16 @@ const ROUNDS: usize = 15;
 /// Starts `name` with `args` `ROUNDS` times, sends SIGINT as soon as its ready line is read,
 /// and asserts each run ended with `Interrupted` and exit 0.
 fn interrupt_right_after_the_ready_line(vhost: &Vhost, name: &str, args: &[&str]) {
+    interrupt_right_after(vhost, name, args, is_ready);
+}
+
+/// As [`interrupt_right_after_the_ready_line`], for a consumer whose ready line `ready` knows.
+fn interrupt_right_after(vhost: &Vhost, name: &str, args: &[&str], ready: fn(&str) -> bool) {
     let path = program(name);
     for round in 1..=ROUNDS {
-        // `consumer` returns the moment the ready line arrives through the pipe.
-        let consumer = vhost.consumer(&path, args);
+        // `wait_for_lines` returns the moment the ready line arrives through the pipe.
+        let consumer = vhost.spawn(&path, args);
+        consumer.wait_for_lines(1, ready);
         consumer.signal("INT");
         let (status, lines) = consumer.wait();
         assert!(
@@ -37,4 +43,11 @@ fn every_consumer_interrupted_right_after_its_ready_line_says_interrupted_and_ex
     interrupt_right_after_the_ready_line(&vhost, "rpc_server", &[]);
     interrupt_right_after_the_ready_line(&vhost, "receive_dead", &[]);
     interrupt_right_after_the_ready_line(&vhost, "job_worker", &[]);
+    // Chapter 8's stream consumers say it as the official tutorial does.
+    interrupt_right_after(&vhost, "receive_stream", &[], |line| {
+        line == "Press control + C to close"
+    });
+    interrupt_right_after(&vhost, "offset_tracking_receive", &[], |line| {
+        line.starts_with("Started consuming")
+    });
 }
