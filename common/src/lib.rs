@@ -174,6 +174,9 @@ pub fn check_key<'k>(what: &str, key: &'k str) -> anyhow::Result<&'k str> {
 /// The deliveries of `consumer`, one by one, until Ctrl+C or SIGTERM (an [`Interrupted`]
 /// error, which [`run`] reports as `Interrupted`, exit 0) or until the broker or the network
 /// ends the consumer (an error that says how).
+///
+/// From this call on the program counts as waiting, so Ctrl+C ends it cleanly: call it before
+/// printing that the program waits.
 pub fn deliveries<'c, 'a>(
     consumer: &'c Consumer<'a>,
 ) -> impl Iterator<Item = anyhow::Result<Delivery>> + 'c {

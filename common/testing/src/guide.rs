@@ -5,8 +5,8 @@
 //! each `$ command` line runs, and the lines after it are what it must print. A block fenced
 //! as ```` ```console consumer ```` is one consumer in a terminal of its own: its command
 //! starts in the background, and the lines are all it prints during the section (its
-//! `Interrupted` aside); it gets Ctrl+C when the section (a `##` heading) ends, unless it ended
-//! by itself, which it may do only with a failure (a non-zero status). Commands:
+//! `Interrupted` aside); it gets Ctrl+C when the section (a `##` heading) ends, unless its last
+//! line is shown as `error: ...`: then it must end by itself, with a failure. Commands:
 //! `cargo run --bin NAME [-- ARGS]` (optionally `> FILE`, and after `NAME=value` variables),
 //! `cat FILE`, `scripts/broker ...`, and `export NAME=value`, which sets NAME for the later
 //! commands of ```` ```console ```` blocks (one terminal; a consumer is a terminal of its own).
@@ -545,10 +545,11 @@ impl Section<'_> {
         assert_eq!(got, want, "{}: $ {command}", self.where_(line));
     }
 
-    /// Ctrl+C to every consumer of the section, once each printed what the guide shows. A
-    /// consumer that ended by itself must have failed (a non-zero status).
+    /// Ctrl+C to every consumer of the section, once each printed what the guide shows; a
+    /// consumer whose last line the guide shows as `error: ...` must end by itself, with a
+    /// failure (a non-zero status).
     fn end(&mut self) {
-        for (_, mut consumer) in std::mem::take(&mut self.consumers) {
+        for (_, consumer) in std::mem::take(&mut self.consumers) {
             let want = normalize(&consumer.expected, false);
             if !want.is_empty() {
                 let deadline = Instant::now() + PATIENCE;
@@ -558,20 +559,20 @@ impl Section<'_> {
                     std::thread::sleep(Duration::from_millis(20));
                 }
             }
-            let ended = consumer.running.child.try_wait().unwrap();
-            let lines = match ended {
-                Some(status) => {
-                    let (_, lines) = consumer.running.wait();
-                    assert!(
-                        !status.success(),
-                        "{}:{} (section '{}'): the consumer ended by itself with {status}: {lines:#?}",
-                        self.path,
-                        consumer.block_line,
-                        self.heading
-                    );
-                    lines
-                }
-                None => consumer.running.interrupt(),
+            // A consumer whose last line is an error ends by itself, with a failure; the
+            // others get Ctrl+C.
+            let lines = if want.last().is_some_and(|l| l.starts_with("error: ")) {
+                let (status, lines) = consumer.running.wait();
+                assert!(
+                    !status.success(),
+                    "{}:{} (section '{}'): the consumer printed an error but exited with {status}",
+                    self.path,
+                    consumer.block_line,
+                    self.heading
+                );
+                lines
+            } else {
+                consumer.running.interrupt()
             };
             if !want.is_empty() {
                 assert_eq!(

@@ -41,9 +41,10 @@ fn main() -> ExitCode {
         channel.qos(0, 1, false)?;
         let queue = channel.queue_declare_passive(dead_letters::JOBS)?;
         let consumer = queue.consume(ConsumerOptions::default())?;
+        let deliveries = common::deliveries(&consumer);
         println!(" [*] Waiting for jobs. To exit press CTRL+C");
 
-        for delivery in common::deliveries(&consumer) {
+        for delivery in deliveries {
             let delivery = delivery?;
             let job = Job::read(&delivery.properties, &delivery.body);
             let attempt = job.attempt();

@@ -29,9 +29,10 @@ fn main() -> ExitCode {
 
         let queue = channel.queue_declare_passive(DEAD)?;
         let consumer = queue.consume(ConsumerOptions::default())?;
+        let deliveries = common::deliveries(&consumer);
         println!(" [*] Waiting for dead letters. To exit press CTRL+C");
 
-        for delivery in common::deliveries(&consumer) {
+        for delivery in deliveries {
             let delivery = delivery?;
             let job = Job::read(&delivery.properties, &delivery.body);
             match death(&delivery.properties) {

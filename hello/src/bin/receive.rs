@@ -27,9 +27,12 @@ fn main() -> ExitCode {
             no_ack: true,
             ..ConsumerOptions::default()
         })?;
+        // Asked for before the line below, so that Ctrl+C ends the loop cleanly as soon as the
+        // line shows.
+        let deliveries = common::deliveries(&consumer);
         println!(" [*] Waiting for messages. To exit press CTRL+C");
 
-        for delivery in common::deliveries(&consumer) {
+        for delivery in deliveries {
             let delivery = delivery?;
             println!(" [x] Received {}", String::from_utf8_lossy(&delivery.body));
         }

@@ -40,13 +40,15 @@ fn main() -> ExitCode {
 
         // The binding: "exchange logs, send copies to this queue".
         queue.bind(&logs, "", FieldTable::default())?;
-        println!(" [*] Waiting for logs. To exit press CTRL+C");
 
         let consumer = queue.consume(ConsumerOptions {
             no_ack: true,
             ..Default::default()
         })?;
-        for delivery in common::deliveries(&consumer) {
+        let deliveries = common::deliveries(&consumer);
+        println!(" [*] Waiting for logs. To exit press CTRL+C");
+
+        for delivery in deliveries {
             let delivery = delivery?;
             println!(" [x] {}", String::from_utf8_lossy(&delivery.body));
         }

@@ -47,13 +47,15 @@ fn main() -> ExitCode {
         for severity in &severities {
             queue.bind(&direct_logs, severity.as_str(), FieldTable::default())?;
         }
-        println!(" [*] Waiting for logs. To exit press CTRL+C");
 
         let consumer = queue.consume(ConsumerOptions {
             no_ack: true,
             ..Default::default()
         })?;
-        for delivery in common::deliveries(&consumer) {
+        let deliveries = common::deliveries(&consumer);
+        println!(" [*] Waiting for logs. To exit press CTRL+C");
+
+        for delivery in deliveries {
             let delivery = delivery?;
             // The routing key travels with the message: it tells which binding let it in.
             println!(

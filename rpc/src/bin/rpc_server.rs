@@ -48,9 +48,10 @@ fn main() -> ExitCode {
         // to one that is free, as the workers of chapter 2 share tasks.
         channel.qos(0, 1, false)?;
         let consumer = queue.consume(ConsumerOptions::default())?;
+        let requests = common::deliveries(&consumer);
         println!(" [x] Awaiting RPC requests");
 
-        for request in common::deliveries(&consumer) {
+        for request in requests {
             let request = request?;
             let answer = match parse_request(&request.body) {
                 Ok(n) => {

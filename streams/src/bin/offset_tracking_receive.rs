@@ -65,11 +65,12 @@ fn main() -> ExitCode {
             arguments,
             ..Default::default()
         })?;
+        let deliveries = common::deliveries(&consumer);
         println!("Started consuming: Press control +C to close");
 
         let (mut first, mut processed, mut stored) = (None, None, stored_last);
         let mut count: u64 = 0;
-        for delivery in common::deliveries(&consumer) {
+        for delivery in deliveries {
             let delivery = match delivery {
                 Ok(delivery) => delivery,
                 Err(error) => {

@@ -45,10 +45,11 @@ fn main() -> ExitCode {
             arguments,
             ..Default::default()
         })?;
+        let deliveries = common::deliveries(&consumer);
         println!("Press control + C to close");
 
         let mut last = None;
-        for delivery in common::deliveries(&consumer) {
+        for delivery in deliveries {
             let delivery = delivery.map_err(|e| streams::reading_failure(e, STREAM, last))?;
             last = streams::offset_of(&delivery);
             println!(

@@ -48,13 +48,15 @@ fn main() -> ExitCode {
         for binding_key in &binding_keys {
             queue.bind(&topic_logs, binding_key.as_str(), FieldTable::default())?;
         }
-        println!(" [*] Waiting for logs. To exit press CTRL+C");
 
         let consumer = queue.consume(ConsumerOptions {
             no_ack: true,
             ..Default::default()
         })?;
-        for delivery in common::deliveries(&consumer) {
+        let deliveries = common::deliveries(&consumer);
+        println!(" [*] Waiting for logs. To exit press CTRL+C");
+
+        for delivery in deliveries {
             let delivery = delivery?;
             println!(
                 " [x] {}:{}",

@@ -41,9 +41,10 @@ fn main() -> ExitCode {
         // no_ack stays false: manual acknowledgement. Until we ack, the task stays ours
         // ("unacked"); if our connection dies first, the broker gives it to another worker.
         let consumer = queue.consume(ConsumerOptions::default())?;
+        let deliveries = common::deliveries(&consumer);
         println!(" [*] Waiting for messages. To exit press CTRL+C");
 
-        for delivery in common::deliveries(&consumer) {
+        for delivery in deliveries {
             let delivery = delivery?;
             let body = String::from_utf8_lossy(&delivery.body).into_owned();
             println!(" [x] Received {body}");
