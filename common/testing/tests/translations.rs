@@ -1,5 +1,6 @@
-//! The Chinese guides (every `*.zh-CN.md`): each has an English sibling that it links to on its
-//! first line, the sibling's runnable blocks, and links to files and headings that exist. The
+//! The Chinese guides (every `*.zh-CN.md`): each has an English sibling, the two link each other
+//! on their first lines (`English | [中文](…)`, `[English](…) | 中文`), the Chinese has the
+//! sibling's runnable blocks, and links to files and headings that exist. The
 //! chapters' `tests/guide.rs` also execute them against the broker; this test covers every
 //! translation at once, including those added after it was written.
 
@@ -37,10 +38,10 @@ fn file_name(path: &str) -> &str {
 }
 
 #[test]
-fn every_chinese_guide_links_its_english_sibling_and_has_its_commands() {
+fn every_chinese_guide_and_its_english_sibling_link_each_other_and_have_the_same_commands() {
     let translations = translations();
     assert!(
-        translations.len() >= 9,
+        translations.len() >= 11,
         "only {} Chinese guides: {translations:?}",
         translations.len()
     );
@@ -56,6 +57,12 @@ fn every_chinese_guide_links_its_english_sibling_and_has_its_commands() {
             first,
             format!("[English]({}) | 中文", file_name(&english)),
             "{translation}: the first line links the English guide"
+        );
+        let english_text = std::fs::read_to_string(workspace_root().join(&english)).unwrap();
+        assert_eq!(
+            english_text.lines().next().unwrap_or_default(),
+            format!("English | [中文]({})", file_name(translation)),
+            "{english}: the first line links the Chinese guide"
         );
         harness::assert_same_commands(&english, translation);
     }
