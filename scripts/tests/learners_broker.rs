@@ -12,7 +12,7 @@ use std::process::{Command, Output};
 /// A node name with no state folder: scripts/broker treats the broker on the port as another's.
 const NOT_OURS: (&str, &str) = ("BROKER_NODE", "a-learners-own@localhost");
 
-const PROGRAMS: [&str; 13] = [
+const PROGRAMS: [&str; 20] = [
     "send",
     "receive",
     "new_task",
@@ -26,6 +26,13 @@ const PROGRAMS: [&str; 13] = [
     "rpc_server",
     "rpc_client",
     "publisher_confirms",
+    "send_stream",
+    "receive_stream",
+    "offset_tracking_send",
+    "offset_tracking_receive",
+    "emit_job",
+    "job_worker",
+    "receive_dead",
 ];
 
 /// Runs a chapter's guide with its `scripts/broker` commands answered by the management API.
@@ -60,6 +67,25 @@ fn chapter_3s_guide_reads_the_same_on_a_broker_the_learner_already_runs() {
 #[ignore = "needs RabbitMQ: run scripts/test"]
 fn chapter_4s_guide_reads_the_same_on_a_broker_the_learner_already_runs() {
     guide_on_a_learners_broker("routing/README.md", &[]);
+}
+
+#[test]
+#[ignore = "needs RabbitMQ: run scripts/test"]
+fn chapter_5s_guide_reads_the_same_on_a_broker_the_learner_already_runs() {
+    guide_on_a_learners_broker("topics/README.md", &[]);
+}
+
+#[test]
+#[ignore = "needs RabbitMQ: run scripts/test"]
+fn chapter_8s_guide_reads_the_same_on_a_broker_the_learner_already_runs() {
+    guide_on_a_learners_broker("streams/README.md", &[]);
+}
+
+#[test]
+#[ignore = "needs RabbitMQ: run scripts/test"]
+fn chapter_9s_guide_reads_the_same_on_a_broker_the_learner_already_runs() {
+    // Its policies, purges and listings all go through the management API.
+    guide_on_a_learners_broker("dead-letters/README.md", &[]);
 }
 
 #[test]
