@@ -155,19 +155,30 @@ fn with_two_of_three_nodes_down_new_task_fails_clearly_and_no_confirmed_task_is_
     assert_eq!(got.len(), tasks.len(), "{lines:?}");
 }
 
-#[test]
-#[ignore = "needs RabbitMQ: run scripts/test"]
-fn the_cluster_guide_runs_as_written() {
+/// Runs a cluster guide (CLUSTER.md or its Chinese sibling) on a cluster of the test's own.
+fn run_cluster_guide(path: &str) {
     let programs = [("new_task", NEW_TASK), ("worker", WORKER)];
     let started = Instant::now();
     let commands = harness::run_cluster_guide(
-        "work-queues/CLUSTER.md",
+        path,
         &programs,
         // 8 s for a long task: time to kill its node while the worker works on it.
         &[("WORKER_SECONDS_PER_DOT", "0.8")],
     );
     eprintln!(
-        "cluster guide: {commands} commands in {:.0} s",
+        "{path}: {commands} commands in {:.0} s",
         started.elapsed().as_secs_f64()
     );
+}
+
+#[test]
+#[ignore = "needs RabbitMQ: run scripts/test"]
+fn the_cluster_guide_runs_as_written() {
+    run_cluster_guide("work-queues/CLUSTER.md");
+}
+
+#[test]
+#[ignore = "needs RabbitMQ: run scripts/test"]
+fn the_chinese_cluster_guide_runs_as_written() {
+    run_cluster_guide("work-queues/CLUSTER.zh-CN.md");
 }
