@@ -1,17 +1,18 @@
-//! The chapter's guide (publisher-confirms/README.md) runs as it reads, against the test broker.
+//! The chapter's guide (publisher-confirms/README.md) and its Chinese sibling run as they read,
+//! against the test broker; the Chinese one has the English one's commands and output.
+
+/// The programs the guides run.
+const PROGRAMS: [(&str, &str); 1] = [(
+    "publisher_confirms",
+    env!("CARGO_BIN_EXE_publisher_confirms"),
+)];
 
 #[test]
 #[ignore = "needs RabbitMQ: run scripts/test"]
 fn the_chapter_guide_runs_as_written() {
-    let programs = [(
-        "publisher_confirms",
-        env!("CARGO_BIN_EXE_publisher_confirms"),
-    )];
-    harness::run_guide("publisher-confirms/README.md", &programs, &[]);
+    harness::run_guide("publisher-confirms/README.md", &PROGRAMS, &[]);
 }
 
-/// The Chinese guide (publisher-confirms/README.zh-CN.md) has the English guide's commands and
-/// output.
 #[test]
 fn the_chinese_guide_has_the_same_commands() {
     harness::assert_same_commands(
@@ -23,9 +24,5 @@ fn the_chinese_guide_has_the_same_commands() {
 #[test]
 #[ignore = "needs RabbitMQ: run scripts/test"]
 fn the_chinese_guide_runs_as_written() {
-    let programs = [(
-        "publisher_confirms",
-        env!("CARGO_BIN_EXE_publisher_confirms"),
-    )];
-    harness::run_guide("publisher-confirms/README.zh-CN.md", &programs, &[]);
+    harness::run_guide("publisher-confirms/README.zh-CN.md", &PROGRAMS, &[]);
 }

@@ -1,19 +1,21 @@
-//! The chapter's guide (routing/README.md) runs as it reads, against the test broker.
+//! The chapter's guide (routing/README.md) and its Chinese sibling run as they read,
+//! against the test broker; the Chinese one has the English one's commands and output.
+
+/// The programs the guides run.
+const PROGRAMS: [(&str, &str); 2] = [
+    ("emit_log_direct", env!("CARGO_BIN_EXE_emit_log_direct")),
+    (
+        "receive_logs_direct",
+        env!("CARGO_BIN_EXE_receive_logs_direct"),
+    ),
+];
 
 #[test]
 #[ignore = "needs RabbitMQ: run scripts/test"]
 fn the_chapter_guide_runs_as_written() {
-    let programs = [
-        ("emit_log_direct", env!("CARGO_BIN_EXE_emit_log_direct")),
-        (
-            "receive_logs_direct",
-            env!("CARGO_BIN_EXE_receive_logs_direct"),
-        ),
-    ];
-    harness::run_guide("routing/README.md", &programs, &[]);
+    harness::run_guide("routing/README.md", &PROGRAMS, &[]);
 }
 
-/// The Chinese guide (routing/README.zh-CN.md) has the English guide's commands and output.
 #[test]
 fn the_chinese_guide_has_the_same_commands() {
     harness::assert_same_commands("routing/README.md", "routing/README.zh-CN.md");
@@ -22,12 +24,5 @@ fn the_chinese_guide_has_the_same_commands() {
 #[test]
 #[ignore = "needs RabbitMQ: run scripts/test"]
 fn the_chinese_guide_runs_as_written() {
-    let programs = [
-        ("emit_log_direct", env!("CARGO_BIN_EXE_emit_log_direct")),
-        (
-            "receive_logs_direct",
-            env!("CARGO_BIN_EXE_receive_logs_direct"),
-        ),
-    ];
-    harness::run_guide("routing/README.zh-CN.md", &programs, &[]);
+    harness::run_guide("routing/README.zh-CN.md", &PROGRAMS, &[]);
 }

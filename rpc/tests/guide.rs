@@ -1,16 +1,18 @@
-//! The chapter's guide (rpc/README.md) runs as it reads, against the test broker.
+//! The chapter's guide (rpc/README.md) and its Chinese sibling run as they read,
+//! against the test broker; the Chinese one has the English one's commands and output.
+
+/// The programs the guides run.
+const PROGRAMS: [(&str, &str); 2] = [
+    ("rpc_server", env!("CARGO_BIN_EXE_rpc_server")),
+    ("rpc_client", env!("CARGO_BIN_EXE_rpc_client")),
+];
 
 #[test]
 #[ignore = "needs RabbitMQ: run scripts/test"]
 fn the_chapter_guide_runs_as_written() {
-    let programs = [
-        ("rpc_server", env!("CARGO_BIN_EXE_rpc_server")),
-        ("rpc_client", env!("CARGO_BIN_EXE_rpc_client")),
-    ];
-    harness::run_guide("rpc/README.md", &programs, &[]);
+    harness::run_guide("rpc/README.md", &PROGRAMS, &[]);
 }
 
-/// The Chinese guide (rpc/README.zh-CN.md) has the English guide's commands and output.
 #[test]
 fn the_chinese_guide_has_the_same_commands() {
     harness::assert_same_commands("rpc/README.md", "rpc/README.zh-CN.md");
@@ -19,9 +21,5 @@ fn the_chinese_guide_has_the_same_commands() {
 #[test]
 #[ignore = "needs RabbitMQ: run scripts/test"]
 fn the_chinese_guide_runs_as_written() {
-    let programs = [
-        ("rpc_server", env!("CARGO_BIN_EXE_rpc_server")),
-        ("rpc_client", env!("CARGO_BIN_EXE_rpc_client")),
-    ];
-    harness::run_guide("rpc/README.zh-CN.md", &programs, &[]);
+    harness::run_guide("rpc/README.zh-CN.md", &PROGRAMS, &[]);
 }

@@ -1,24 +1,26 @@
-//! The chapter's guide (streams/README.md) runs as it reads, against the test broker.
+//! The chapter's guide (streams/README.md) and its Chinese sibling run as they read,
+//! against the test broker; the Chinese one has the English one's commands and output.
+
+/// The programs the guides run.
+const PROGRAMS: [(&str, &str); 4] = [
+    ("send_stream", env!("CARGO_BIN_EXE_send_stream")),
+    ("receive_stream", env!("CARGO_BIN_EXE_receive_stream")),
+    (
+        "offset_tracking_send",
+        env!("CARGO_BIN_EXE_offset_tracking_send"),
+    ),
+    (
+        "offset_tracking_receive",
+        env!("CARGO_BIN_EXE_offset_tracking_receive"),
+    ),
+];
 
 #[test]
 #[ignore = "needs RabbitMQ: run scripts/test"]
 fn the_chapter_guide_runs_as_written() {
-    let programs = [
-        ("send_stream", env!("CARGO_BIN_EXE_send_stream")),
-        ("receive_stream", env!("CARGO_BIN_EXE_receive_stream")),
-        (
-            "offset_tracking_send",
-            env!("CARGO_BIN_EXE_offset_tracking_send"),
-        ),
-        (
-            "offset_tracking_receive",
-            env!("CARGO_BIN_EXE_offset_tracking_receive"),
-        ),
-    ];
-    harness::run_guide("streams/README.md", &programs, &[]);
+    harness::run_guide("streams/README.md", &PROGRAMS, &[]);
 }
 
-/// The Chinese guide (streams/README.zh-CN.md) has the English guide's commands and output.
 #[test]
 fn the_chinese_guide_has_the_same_commands() {
     harness::assert_same_commands("streams/README.md", "streams/README.zh-CN.md");
@@ -27,17 +29,5 @@ fn the_chinese_guide_has_the_same_commands() {
 #[test]
 #[ignore = "needs RabbitMQ: run scripts/test"]
 fn the_chinese_guide_runs_as_written() {
-    let programs = [
-        ("send_stream", env!("CARGO_BIN_EXE_send_stream")),
-        ("receive_stream", env!("CARGO_BIN_EXE_receive_stream")),
-        (
-            "offset_tracking_send",
-            env!("CARGO_BIN_EXE_offset_tracking_send"),
-        ),
-        (
-            "offset_tracking_receive",
-            env!("CARGO_BIN_EXE_offset_tracking_receive"),
-        ),
-    ];
-    harness::run_guide("streams/README.zh-CN.md", &programs, &[]);
+    harness::run_guide("streams/README.zh-CN.md", &PROGRAMS, &[]);
 }

@@ -1,19 +1,21 @@
-//! The chapter's guide (topics/README.md) runs as it reads, against the test broker.
+//! The chapter's guide (topics/README.md) and its Chinese sibling run as they read,
+//! against the test broker; the Chinese one has the English one's commands and output.
+
+/// The programs the guides run.
+const PROGRAMS: [(&str, &str); 2] = [
+    ("emit_log_topic", env!("CARGO_BIN_EXE_emit_log_topic")),
+    (
+        "receive_logs_topic",
+        env!("CARGO_BIN_EXE_receive_logs_topic"),
+    ),
+];
 
 #[test]
 #[ignore = "needs RabbitMQ: run scripts/test"]
 fn the_chapter_guide_runs_as_written() {
-    let programs = [
-        ("emit_log_topic", env!("CARGO_BIN_EXE_emit_log_topic")),
-        (
-            "receive_logs_topic",
-            env!("CARGO_BIN_EXE_receive_logs_topic"),
-        ),
-    ];
-    harness::run_guide("topics/README.md", &programs, &[]);
+    harness::run_guide("topics/README.md", &PROGRAMS, &[]);
 }
 
-/// The Chinese guide (topics/README.zh-CN.md) has the English guide's commands and output.
 #[test]
 fn the_chinese_guide_has_the_same_commands() {
     harness::assert_same_commands("topics/README.md", "topics/README.zh-CN.md");
@@ -22,12 +24,5 @@ fn the_chinese_guide_has_the_same_commands() {
 #[test]
 #[ignore = "needs RabbitMQ: run scripts/test"]
 fn the_chinese_guide_runs_as_written() {
-    let programs = [
-        ("emit_log_topic", env!("CARGO_BIN_EXE_emit_log_topic")),
-        (
-            "receive_logs_topic",
-            env!("CARGO_BIN_EXE_receive_logs_topic"),
-        ),
-    ];
-    harness::run_guide("topics/README.zh-CN.md", &programs, &[]);
+    harness::run_guide("topics/README.zh-CN.md", &PROGRAMS, &[]);
 }

@@ -1,22 +1,21 @@
-//! The chapter's guide (work-queues/README.md) runs as it reads, against the test broker.
+//! The chapter's guide (work-queues/README.md) and its Chinese sibling run as they read,
+//! against the test broker; the Chinese one has the English one's commands and output.
+
+/// The programs the guides run.
+const PROGRAMS: [(&str, &str); 2] = [
+    ("new_task", env!("CARGO_BIN_EXE_new_task")),
+    ("worker", env!("CARGO_BIN_EXE_worker")),
+];
+
+// The long task's 10 dots leave `scripts/broker queues` 6 s to see it unacked.
+const ENV: [(&str, &str); 1] = [("WORKER_SECONDS_PER_DOT", "0.6")];
 
 #[test]
 #[ignore = "needs RabbitMQ: run scripts/test"]
 fn the_chapter_guide_runs_as_written() {
-    let programs = [
-        ("new_task", env!("CARGO_BIN_EXE_new_task")),
-        ("worker", env!("CARGO_BIN_EXE_worker")),
-    ];
-    harness::run_guide(
-        "work-queues/README.md",
-        &programs,
-        // The long task's 10 dots leave `scripts/broker queues` 6 s to see it unacked.
-        &[("WORKER_SECONDS_PER_DOT", "0.6")],
-    );
+    harness::run_guide("work-queues/README.md", &PROGRAMS, &ENV);
 }
 
-/// The Chinese guides (README.zh-CN.md, CLUSTER.zh-CN.md) have the English guides' commands and
-/// output.
 #[test]
 fn the_chinese_guide_has_the_same_commands() {
     harness::assert_same_commands("work-queues/README.md", "work-queues/README.zh-CN.md");
@@ -25,21 +24,10 @@ fn the_chinese_guide_has_the_same_commands() {
 #[test]
 #[ignore = "needs RabbitMQ: run scripts/test"]
 fn the_chinese_guide_runs_as_written() {
-    let programs = [
-        ("new_task", env!("CARGO_BIN_EXE_new_task")),
-        ("worker", env!("CARGO_BIN_EXE_worker")),
-    ];
-    harness::run_guide(
-        "work-queues/README.zh-CN.md",
-        &programs,
-        &[("WORKER_SECONDS_PER_DOT", "0.6")],
-    );
+    harness::run_guide("work-queues/README.zh-CN.md", &PROGRAMS, &ENV);
 }
 
-/// CLUSTER.md runs as a guide in tests/cluster.rs, on a cluster (about 2 minutes). Its Chinese
-/// sibling is not run a second time: this test compares all that the guide runner reads (where
-/// sections start, each block's kind and version, its commands and output), so a second run
-/// would take as long and check nothing more.
+/// CLUSTER.md and its Chinese sibling run as guides in tests/cluster.rs, on a cluster.
 #[test]
 fn the_chinese_cluster_guide_has_the_same_commands() {
     harness::assert_same_commands("work-queues/CLUSTER.md", "work-queues/CLUSTER.zh-CN.md");
