@@ -20,7 +20,6 @@ JOBS_SETTINGS=policy: declare the queues without dead-letter arguments (policies
 fn main() -> ExitCode {
     common::run(|| {
         common::args(HELP)?;
-        // Dead-lettering set by the queues' arguments (default) or by policies: JOBS_SETTINGS.
         let settings = dead_letters::settings()?;
 
         let connection = common::connect()?;
