@@ -540,7 +540,9 @@ impl Peer {
         Ok(())
     }
 
-    /// Reads and ignores everything until the client goes.
+    /// Reads and ignores everything until the client goes. Silence means the fake never closes
+    /// first: a read interrupted or timed out is read again, and any other failure is said on
+    /// stderr (a test that then sees the connection closed knows why).
     fn silence(&mut self) -> Io<()> {
         let mut sink = [0u8; 4096];
         self.socket
@@ -552,9 +554,17 @@ impl Peer {
                 Err(e)
                     if matches!(
                         e.kind(),
-                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                        std::io::ErrorKind::WouldBlock
+                            | std::io::ErrorKind::TimedOut
+                            | std::io::ErrorKind::Interrupted
                     ) => {}
-                Err(e) => return Err(e),
+                Err(e) => {
+                    eprintln!(
+                        "fake broker: reading in silence failed: {e} ({:?})",
+                        e.kind()
+                    );
+                    return Err(e);
+                }
             }
         }
         Err(std::io::ErrorKind::ConnectionAborted.into())

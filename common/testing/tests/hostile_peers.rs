@@ -232,7 +232,14 @@ fn silence_after_the_login_is_not_called_a_wrong_password() {
         &["the broker at 127.0.0.1:"],
     );
     for o in &outcomes {
-        assert!(!o.stderr.contains("password"), "{}", o.stderr);
+        assert!(
+            !o.stderr.contains("password"),
+            "{} over {} after {:?}: {}",
+            o.program,
+            o.transport,
+            o.took,
+            o.stderr
+        );
     }
 }
 
