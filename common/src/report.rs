@@ -118,6 +118,37 @@ fn for_the_brokers(line: String) -> String {
     .replace("scripts/broker status", "scripts/broker cluster status")
 }
 
+/// The hints name `scripts/broker`, a bash script. On Windows they name what a learner has
+/// there instead: `rabbitmqctl` and `rabbitmq-diagnostics` (the installer's "RabbitMQ Command
+/// Prompt", or `docker exec rabbitmq ...`), the service or container to start, and the
+/// management UI for what `rabbitmqctl` cannot do (delete an exchange).
+fn for_windows(line: String) -> String {
+    if let Some((before, _)) = line.split_once("scripts/broker delete_exchange") {
+        return format!("{before}in the management UI, at http://localhost:15672/#/exchanges)");
+    }
+    [
+        (
+            "Start the course's broker with scripts/broker start",
+            "Start RabbitMQ (its Windows service, or its Docker container)",
+        ),
+        (
+            "with scripts/broker start",
+            "(its Windows service, or its Docker container)",
+        ),
+        (" (scripts/broker prints its CA file)", ""),
+        (
+            "scripts/broker cluster status",
+            "rabbitmqctl cluster_status",
+        ),
+        ("scripts/broker status", "rabbitmq-diagnostics status"),
+        ("scripts/broker rabbitmqctl", "rabbitmqctl"),
+        ("scripts/broker queues", "rabbitmqctl list_queues"),
+        ("scripts/broker ", "rabbitmqctl "),
+    ]
+    .iter()
+    .fold(line, |line, (unix, windows)| line.replace(unix, windows))
+}
+
 /// Replaces every remembered secret in `text` with `***`.
 pub(crate) fn redact(text: &str) -> String {
     let mut text = text.to_string();
@@ -150,8 +181,14 @@ pub fn describe(error: &anyhow::Error) -> String {
     } else {
         format!("{error:#}")
     };
+    let line = for_the_brokers(line);
+    let line = if cfg!(windows) {
+        for_windows(line)
+    } else {
+        line
+    };
     // Text from the broker (a close's reply text) may hold escape sequences, CR, NUL.
-    redact(&printable(&for_the_brokers(line)))
+    redact(&printable(&line))
 }
 
 /// The connection was lost without a word from amiquip (a consumer's deliveries simply end):
@@ -323,6 +360,40 @@ mod tests {
             assert_eq!(line.matches("scripts/broker").count(), 1, "{line}");
         }
         SEVERAL_BROKERS.store(false, Ordering::Relaxed);
+    }
+
+    #[test]
+    fn on_windows_the_hints_name_rabbitmqctl_and_the_service_not_the_bash_script() {
+        let hints = [
+            "is it running? Start the course's broker with scripts/broker start, or set RABBITMQ_HOST",
+            "it is shutting down or restarting; start it again with scripts/broker start, then rerun",
+            "trust the broker's CA with cacertfile= in AMQP_URL or RABBITMQ_CACERTFILE (scripts/broker \
+             prints its CA file), and connect with a host name its certificate names",
+            "is the broker running? scripts/broker status",
+            "a cluster without the majority of its nodes? scripts/broker status (scripts/broker cluster status)",
+            "the user lacks permission in this vhost: scripts/broker rabbitmqctl set_permissions -p VHOST USER '.*' '.*' '.*'",
+            "is the queue jobs.retry there? scripts/broker queues",
+            "a policy may limit the queue; scripts/broker list_policies",
+            &precondition_hint("PRECONDITION_FAILED - inequivalent arg 'durable' for queue 'hello' in vhost 'v': x"),
+            &precondition_hint("PRECONDITION_FAILED - inequivalent arg 'type' for exchange 'logs' in vhost '/': x"),
+        ];
+        let expected = [
+            "Start RabbitMQ (its Windows service, or its Docker container), or set RABBITMQ_HOST",
+            "start it again (its Windows service, or its Docker container), then rerun",
+            "RABBITMQ_CACERTFILE, and connect",
+            "is the broker running? rabbitmq-diagnostics status",
+            "rabbitmq-diagnostics status (rabbitmqctl cluster_status)",
+            "in this vhost: rabbitmqctl set_permissions -p VHOST USER",
+            "there? rabbitmqctl list_queues",
+            "rabbitmqctl list_policies",
+            "delete it: rabbitmqctl delete_queue -p 'v' 'hello'",
+            "delete it: in the management UI, at http://localhost:15672/#/exchanges)",
+        ];
+        for (hint, expected) in hints.iter().zip(expected) {
+            let line = for_windows(format!("x (hint: {hint})"));
+            assert!(line.contains(expected), "{line}");
+            assert!(!line.contains("scripts/"), "{line}");
+        }
     }
 
     #[test]
