@@ -4,7 +4,7 @@
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -78,10 +78,32 @@ struct Certificates {
     acceptor: native_tls::TlsAcceptor,
 }
 
+/// The start of the name of a test process's certificate folder; its pid follows.
+const CERTIFICATES: &str = "course-fake-broker-tls-";
+
+/// Removes, from `temp`, the certificate folders of test processes that have ended (Linux:
+/// no `/proc/PID`), so that runs do not pile up CA keys in /tmp. A process cannot remove its
+/// own: the CA file is read by the programs it starts until the very end.
+fn remove_ended_processes_certificates(temp: &Path) {
+    let (Ok(entries), true) = (std::fs::read_dir(temp), Path::new("/proc/self").exists()) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name.to_str().and_then(|n| n.strip_prefix(CERTIFICATES)) else {
+            continue;
+        };
+        if !Path::new("/proc").join(pid).exists() {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
 fn certificates() -> &'static Certificates {
     static MADE: OnceLock<Certificates> = OnceLock::new();
     MADE.get_or_init(|| {
-        let dir = std::env::temp_dir().join(format!("course-fake-broker-tls-{}", std::process::id()));
+        remove_ended_processes_certificates(&std::env::temp_dir());
+        let dir = std::env::temp_dir().join(format!("{CERTIFICATES}{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(
             dir.join("server.ext"),
@@ -659,4 +681,27 @@ fn nested_table(depth: usize) -> Vec<u8> {
         nested = table(&[("a", b'F', &nested)]);
     }
     nested
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_certificates_of_ended_test_processes_are_removed_and_live_ones_kept() {
+        let temp = std::env::temp_dir().join(format!("course-sweep-test-{}", std::process::id()));
+        // pid_max is at most 2^22: no process has the first pid.
+        let ended = temp.join(format!("{CERTIFICATES}4194305"));
+        let live = temp.join(format!("{CERTIFICATES}{}", std::process::id()));
+        let other = temp.join("someone-elses");
+        for dir in [&ended, &live, &other] {
+            std::fs::create_dir_all(dir).unwrap();
+            std::fs::write(dir.join("ca.key"), "key").unwrap();
+        }
+        remove_ended_processes_certificates(&temp);
+        assert!(!ended.exists());
+        assert!(live.join("ca.key").exists());
+        assert!(other.join("ca.key").exists());
+        std::fs::remove_dir_all(&temp).unwrap();
+    }
 }
