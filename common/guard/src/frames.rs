@@ -1,459 +1,8 @@
-//! A guard between the socket and amiquip, for what amiquip 0.4.2 trusts or waits for without
-//! limit. amiquip reads frames from any stream we hand it, so we hand it a [`Guarded`] stream:
-//!
-//! - **Checks every frame before amiquip parses it**, and ends the connection with one clear line
-//!   when it breaks the protocol's limits: a peer that is not an AMQP 0-9-1 broker (a web server,
-//!   another AMQP version), a frame over the negotiated frame_max, a bad frame type or frame end,
-//!   a message body over [`BODY_MAX`], field tables nested deeper than [`TABLE_DEPTH_MAX`].
-//!   amiquip would otherwise allocate whatever size a peer announces, recurse until its stack
-//!   overflows, or panic.
-//! - **Keeps heartbeats on**: a broker that offers heartbeat 0 would switch off amiquip's only
-//!   check that the broker is alive; the guard offers amiquip ours instead.
-//! - **Bounds every wait** with a watchdog thread: the whole handshake (to the channel open)
-//!   within the connect timeout, and every request that expects an answer (a declare, a consume)
-//!   within [`REQUEST_TIMEOUT`]. On either it shuts the socket down, which ends amiquip's wait.
-//!   The watchdog ends with its connection: when the session ends, and on every way out of a
-//!   connect that failed ([`Watchdog`] is dropped).
-//! - **Remembers what the broker said**: how it closed a login (only ACCESS_REFUSED means a wrong
-//!   password), and whether it blocked the connection (a resource alarm), for the error line.
-//!   What the guard saw belongs to its connection ([`Watch`]): an open session's verdict explains
-//!   that session's errors, and a connect that failed leaves nothing behind for later errors.
-//!
-//! **TLS goes through the same guard.** The frames must be checked after decryption, so the
-//! guard cannot sit between the socket and TLS. We do the TLS ourselves instead of amiquip's
-//! `open_tls_stream`: [`tls_handshake`] runs native-tls's handshake on our socket, blocking, each
-//! step bounded by the connect deadline, verifying the broker's certificate; then the socket
-//! under TLS turns into a non-blocking mio socket ([`Socket`]), and the [`Guarded`] stream reads
-//! and writes through TLS ([`Stream::Tls`]). amiquip gets it with `insecure_open_stream`, as it
-//! gets a plain socket: the name only means that amiquip itself adds no encryption. mio's
-//! readiness events come from the TCP socket under TLS; amiquip reads until `WouldBlock`, which
-//! drains what TLS has buffered, so no event is missed. Every check, deadline and message is
-//! then the same over `amqp://` and `amqps://`.
+//! The frame checker: the broker's bytes, frame by frame, before amiquip parses them; and which
+//! of our requests wait for an answer (for the watchdog).
 
-use crate::report::printable;
-use std::collections::HashMap;
-use std::io::{self, Read, Write};
-use std::net::{Shutdown, TcpStream};
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
-
-/// The largest frame we accept (and offer): RabbitMQ's default frame_max.
-pub(crate) const FRAME_MAX: u32 = 131_072;
-/// The largest message body we accept: 512 MiB, the hard limit of RabbitMQ's `max_message_size`
-/// (its default is 128 MiB on 3.x and 16 MiB on 4.x, and a broker may be configured up to this).
-/// A larger body cannot come from a RabbitMQ broker; a smaller one may, and must be taken.
-pub(crate) const BODY_MAX: u64 = 512 << 20;
-/// How deep field tables (a message's headers, the broker's properties) may nest.
-pub(crate) const TABLE_DEPTH_MAX: usize = 16;
-/// Which of RabbitMQ's ports is which, for a learner who connected to the wrong one.
-pub(crate) const PORTS: &str = "RabbitMQ's AMQP port is 5672; 15672 is its management web UI";
-/// How long a request (declare, bind, consume, qos...) may wait for the broker's answer.
-pub(crate) const REQUEST_TIMEOUT: Duration = Duration::from_secs(20);
-
-/// What the guard and its watchdog know about one connection, shared with `connect_to`.
-#[derive(Default)]
-pub(crate) struct Watch {
-    /// The handshake and the channel open are done: the handshake deadline no longer applies.
-    pub(crate) handshake_done: bool,
-    /// The broker's Connection.Close, if it sent one: its code and text.
-    pub(crate) closed_by_broker: Option<(u16, String)>,
-    /// The broker closed the socket (end of stream). RabbitMQ refuses a login so, without a
-    /// word, to a client that does not announce `authentication_failure_close` (amiquip).
-    pub(crate) peer_closed: bool,
-    /// The reason of the broker's Connection.Blocked, until it unblocks the connection.
-    pub(crate) blocked: Option<String>,
-    /// Why the guard ended the connection, once it did.
-    pub(crate) tripped: Option<String>,
-    /// Whether the peer has sent anything at all (a web server that never answers our protocol
-    /// header, such as RabbitMQ's management listener, sends nothing).
-    pub(crate) received: bool,
-    /// Requests waiting for their answer, by channel: the method's class, name, and when sent.
-    waiting: HashMap<u16, (u16, &'static str, Instant)>,
-    /// The socket or the session is gone: the watchdog ends.
-    pub(crate) gone: bool,
-}
-
-/// A connection's shared [`Watch`].
-pub(crate) type Shared = Arc<Mutex<Watch>>;
-
-/// Locks the watch, even if a thread panicked while holding it (it only holds plain data).
-pub(crate) fn lock(shared: &Shared) -> MutexGuard<'_, Watch> {
-    shared.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// Records why the guard ends the connection (the first reason wins): the line that explains
-/// every error of this connection from now on.
-fn trip(shared: &Shared, reason: String) -> String {
-    lock(shared).tripped.get_or_insert(reason).clone()
-}
-
-/// The watches of the sessions open in this process (registered when a connection is open,
-/// removed when its session is closed), for errors that reach [`describe`](crate::describe)
-/// without their session: an amiquip error after the guard ended the connection says only that
-/// the socket failed, where the guard knows why.
-static SESSIONS: Mutex<Vec<Shared>> = Mutex::new(Vec::new());
-
-/// Counts `shared` among the open sessions.
-pub(crate) fn register(shared: &Shared) {
-    SESSIONS
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .push(Arc::clone(shared));
-}
-
-/// A session is closed: its verdict no longer explains anything.
-pub(crate) fn unregister(shared: &Shared) {
-    SESSIONS
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .retain(|s| !Arc::ptr_eq(s, shared));
-}
-
-/// Why the guard ended an open (not closed) session's connection, if it did.
-pub(crate) fn tripped_session() -> Option<String> {
-    let sessions = SESSIONS.lock().unwrap_or_else(|e| e.into_inner());
-    sessions.iter().find_map(|s| lock(s).tripped.clone())
-}
-
-/// A connection's watchdog: it runs until this is dropped (or the connection's stream is).
-pub(crate) struct Watchdog {
-    shared: Shared,
-}
-
-impl Watchdog {
-    /// Starts the watchdog of a connection: `socket` is a clone of its TCP socket, `deadline`
-    /// ends the handshake, `at` names the broker in messages.
-    pub(crate) fn start(
-        socket: TcpStream,
-        deadline: Instant,
-        timeout: Duration,
-        at: String,
-    ) -> Watchdog {
-        let shared: Shared = Arc::default();
-        let watched = Arc::clone(&shared);
-        std::thread::spawn(move || loop {
-            std::thread::sleep(Duration::from_millis(100));
-            let reason = {
-                let watch = lock(&watched);
-                if watch.gone || watch.tripped.is_some() {
-                    return;
-                }
-                let blocked = match &watch.blocked {
-                    Some(reason) => format!(
-                        " (it blocked this connection: {}; is it in a resource alarm? scripts/broker status)",
-                        printable(reason)
-                    ),
-                    None => String::new(),
-                };
-                if !watch.handshake_done && Instant::now() > deadline {
-                    Some(format!(
-                        "the broker at {at} did not complete the AMQP handshake within {} ms{blocked}",
-                        timeout.as_millis()
-                    ))
-                } else {
-                    watch
-                        .waiting
-                        .values()
-                        .find(|(_, _, since)| since.elapsed() > REQUEST_TIMEOUT)
-                        .map(|(_, name, _)| {
-                            format!(
-                                "the broker did not answer our {name} within {} s{blocked}",
-                                REQUEST_TIMEOUT.as_secs()
-                            )
-                        })
-                }
-            };
-            if let Some(reason) = reason {
-                trip(&watched, reason);
-                // amiquip's wait ends when its socket does.
-                let _ = socket.shutdown(Shutdown::Both);
-                return;
-            }
-        });
-        Watchdog { shared }
-    }
-
-    /// What the guard and the watchdog know about the connection.
-    pub(crate) fn shared(&self) -> &Shared {
-        &self.shared
-    }
-}
-
-impl Drop for Watchdog {
-    fn drop(&mut self) {
-        lock(&self.shared).gone = true;
-    }
-}
-
-/// The stream under the guard: the TCP socket, or TLS over it.
-pub(crate) enum Stream {
-    /// `amqp://`: the socket itself.
-    Plain(mio::net::TcpStream),
-    /// `amqps://`: TLS over the socket, its handshake done ([`tls_handshake`]).
-    Tls(native_tls::TlsStream<Socket>),
-}
-
-impl Stream {
-    /// The TCP socket, for mio's readiness events.
-    fn socket(&self) -> io::Result<&mio::net::TcpStream> {
-        match self {
-            Stream::Plain(socket) => Ok(socket),
-            Stream::Tls(tls) => match tls.get_ref() {
-                Socket::Mio(socket) => Ok(socket),
-                _ => Err(io::Error::other("the TLS handshake is not done")),
-            },
-        }
-    }
-}
-
-impl Read for Stream {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        match self {
-            Stream::Plain(socket) => socket.read(buf),
-            Stream::Tls(tls) => tls.read(buf),
-        }
-    }
-}
-
-impl Write for Stream {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match self {
-            Stream::Plain(socket) => socket.write(buf),
-            Stream::Tls(tls) => tls.write(buf),
-        }
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        match self {
-            Stream::Plain(socket) => socket.flush(),
-            Stream::Tls(tls) => tls.flush(),
-        }
-    }
-}
-
-/// The socket under TLS: blocking, each read and write bounded by the connect deadline, for
-/// the handshake; then non-blocking, for amiquip's event loop (a mio socket). Switching under
-/// the TLS stream keeps TLS's state, and works wherever mio does (a mio socket can join only
-/// one event loop, amiquip's).
-pub(crate) enum Socket {
-    /// During the handshake.
-    Blocking(TcpStream, Instant),
-    /// Once amiquip takes over.
-    Mio(mio::net::TcpStream),
-    /// Between the two.
-    Switching,
-}
-
-impl Socket {
-    /// Sets the socket's timeouts to what is left before the deadline (an error if nothing).
-    fn bounded(&self) -> io::Result<&TcpStream> {
-        match self {
-            Socket::Blocking(socket, deadline) => {
-                let left = deadline.saturating_duration_since(Instant::now());
-                if left.is_zero() {
-                    return Err(io::ErrorKind::TimedOut.into());
-                }
-                socket.set_read_timeout(Some(left))?;
-                socket.set_write_timeout(Some(left))?;
-                Ok(socket)
-            }
-            _ => Err(io::Error::other("not a blocking socket")),
-        }
-    }
-}
-
-impl Read for Socket {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        match self {
-            Socket::Mio(socket) => socket.read(buf),
-            _ => self.bounded()?.read(buf),
-        }
-    }
-}
-
-impl Write for Socket {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match self {
-            Socket::Mio(socket) => socket.write(buf),
-            _ => self.bounded()?.write(buf),
-        }
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        match self {
-            Socket::Mio(socket) => socket.flush(),
-            Socket::Blocking(socket, _) => socket.flush(),
-            Socket::Switching => Ok(()),
-        }
-    }
-}
-
-/// Why a TLS handshake did not complete.
-pub(crate) enum TlsFailure {
-    /// TLS itself failed (an untrusted certificate, a peer that does not speak TLS...).
-    Tls(String),
-    /// No handshake by the deadline.
-    TimedOut,
-    /// The socket could not be made non-blocking for amiquip.
-    Io(io::Error),
-}
-
-/// Runs the TLS handshake with `domain` on `socket`, until `deadline` at most, verifying the
-/// peer's certificate as `connector` says; then makes the socket under TLS non-blocking, for
-/// amiquip.
-pub(crate) fn tls_handshake(
-    connector: &native_tls::TlsConnector,
-    domain: &str,
-    socket: TcpStream,
-    deadline: Instant,
-) -> Result<native_tls::TlsStream<Socket>, TlsFailure> {
-    use native_tls::HandshakeError;
-    let mut step = connector.connect(domain, Socket::Blocking(socket, deadline));
-    let mut tls = loop {
-        match step {
-            Ok(tls) => break tls,
-            Err(HandshakeError::Failure(e)) => {
-                return Err(match Instant::now() >= deadline {
-                    true => TlsFailure::TimedOut,
-                    false => TlsFailure::Tls(e.to_string()),
-                })
-            }
-            // A read timeout (WouldBlock on Unix): again, until the deadline.
-            Err(HandshakeError::WouldBlock(mid)) => {
-                if Instant::now() >= deadline {
-                    return Err(TlsFailure::TimedOut);
-                }
-                step = mid.handshake();
-            }
-        }
-    };
-    let Socket::Blocking(socket, _) = std::mem::replace(tls.get_mut(), Socket::Switching) else {
-        unreachable!("the socket is blocking until here");
-    };
-    socket
-        .set_read_timeout(None)
-        .and_then(|()| socket.set_write_timeout(None))
-        .map_err(TlsFailure::Io)?;
-    *tls.get_mut() = Socket::Mio(mio::net::TcpStream::from_stream(socket).map_err(TlsFailure::Io)?);
-    Ok(tls)
-}
-
-/// The stream that amiquip reads and writes, with the checks of this module in between.
-pub(crate) struct Guarded {
-    socket: Stream,
-    inbound: Inbound,
-    outbound: Outbound,
-    shared: Shared,
-}
-
-impl Guarded {
-    /// Guards `socket` (plain or TLS) for a connection that asks for `heartbeat` seconds.
-    pub(crate) fn new(socket: Stream, heartbeat: u16, shared: Shared) -> Guarded {
-        Guarded {
-            socket,
-            inbound: Inbound::new(heartbeat),
-            outbound: Outbound::default(),
-            shared,
-        }
-    }
-}
-
-impl Guarded {
-    /// A reset or broken socket is the broker closing it too (RabbitMQ may reset it when it
-    /// refuses a login), and so is a TLS stream cut without TLS's own goodbye.
-    fn note_closed(&self, error: &io::Error) {
-        use io::ErrorKind as K;
-        if matches!(
-            error.kind(),
-            K::ConnectionReset | K::ConnectionAborted | K::BrokenPipe | K::UnexpectedEof
-        ) || error.to_string().contains("unexpected eof")
-        {
-            lock(&self.shared).peer_closed = true;
-        }
-    }
-}
-
-impl Drop for Guarded {
-    fn drop(&mut self) {
-        lock(&self.shared).gone = true;
-    }
-}
-
-impl Read for Guarded {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if let Some(reason) = lock(&self.shared).tripped.clone() {
-            return Err(io::Error::new(io::ErrorKind::InvalidData, reason));
-        }
-        loop {
-            let ready = self.inbound.ready();
-            if !ready.is_empty() {
-                let n = ready.len().min(buf.len());
-                buf[..n].copy_from_slice(&ready[..n]);
-                self.inbound.handed(n);
-                return Ok(n);
-            }
-            let mut chunk = [0u8; 16 * 1024];
-            let n = self
-                .socket
-                .read(&mut chunk)
-                .inspect_err(|e| self.note_closed(e))?;
-            if n == 0 {
-                lock(&self.shared).peer_closed = true;
-                return Ok(0);
-            }
-            lock(&self.shared).received = true;
-            if let Err(problem) = self.inbound.feed(&chunk[..n], &self.shared) {
-                let reason = trip(&self.shared, problem);
-                return Err(io::Error::new(io::ErrorKind::InvalidData, reason));
-            }
-        }
-    }
-}
-
-impl Write for Guarded {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self
-            .socket
-            .write(buf)
-            .inspect_err(|e| self.note_closed(e))?;
-        self.outbound.feed(&buf[..n], &self.shared);
-        Ok(n)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        self.socket.flush()
-    }
-}
-
-impl mio::Evented for Guarded {
-    fn register(
-        &self,
-        poll: &mio::Poll,
-        token: mio::Token,
-        interest: mio::Ready,
-        opts: mio::PollOpt,
-    ) -> io::Result<()> {
-        self.socket.socket()?.register(poll, token, interest, opts)
-    }
-
-    fn reregister(
-        &self,
-        poll: &mio::Poll,
-        token: mio::Token,
-        interest: mio::Ready,
-        opts: mio::PollOpt,
-    ) -> io::Result<()> {
-        self.socket
-            .socket()?
-            .reregister(poll, token, interest, opts)
-    }
-
-    fn deregister(&self, poll: &mio::Poll) -> io::Result<()> {
-        self.socket.socket()?.deregister(poll)
-    }
-}
-
-impl amiquip::IoStream for Guarded {}
+use crate::{lock, printable, Shared, BODY_MAX, FRAME_MAX, PORTS, TABLE_DEPTH_MAX};
+use std::time::Instant;
 
 const METHOD: u8 = 1;
 const HEADER: u8 = 2;
@@ -462,7 +11,7 @@ const HEARTBEAT: u8 = 8;
 const FRAME_END: u8 = 0xCE;
 
 /// The broker's bytes: checked frame by frame; only whole, checked frames go on to amiquip.
-struct Inbound {
+pub(crate) struct Inbound {
     /// Bytes read and not yet handed to amiquip: `[..checked]` are checked frames.
     bytes: Vec<u8>,
     checked: usize,
@@ -473,7 +22,7 @@ struct Inbound {
 }
 
 impl Inbound {
-    fn new(heartbeat: u16) -> Inbound {
+    pub(crate) fn new(heartbeat: u16) -> Inbound {
         Inbound {
             bytes: Vec::new(),
             checked: 0,
@@ -483,17 +32,17 @@ impl Inbound {
         }
     }
 
-    fn ready(&self) -> &[u8] {
+    pub(crate) fn ready(&self) -> &[u8] {
         &self.bytes[..self.checked]
     }
 
-    fn handed(&mut self, n: usize) {
+    pub(crate) fn handed(&mut self, n: usize) {
         self.bytes.drain(..n);
         self.checked -= n;
     }
 
     /// Takes bytes read from the broker and checks every frame they complete.
-    fn feed(&mut self, chunk: &[u8], shared: &Shared) -> Result<(), String> {
+    pub(crate) fn feed(&mut self, chunk: &[u8], shared: &Shared) -> Result<(), String> {
         self.bytes.extend_from_slice(chunk);
         loop {
             let rest = &self.bytes[self.checked..];
@@ -602,6 +151,12 @@ fn method(
         (10, 61) => watch.blocked = None,
         // The broker closes the channel: amiquip reports why.
         (20, 40) => {
+            let code = args.u16().unwrap_or(0);
+            let text = args
+                .shortstr()
+                .map(|t| String::from_utf8_lossy(t).into_owned())
+                .unwrap_or_default();
+            watch.closed_channel = Some((code, text));
             watch.waiting.remove(&channel);
         }
         // What the broker sends on its own: deliveries, returns, confirms, its cancel, flow.
@@ -682,7 +237,7 @@ fn content_header(payload: &[u8]) -> Result<(), String> {
 
 /// Our bytes to the broker: which requests now wait for an answer.
 #[derive(Default)]
-struct Outbound {
+pub(crate) struct Outbound {
     /// The protocol header (8 bytes) is sent first; then frames.
     header_seen: usize,
     /// The frame being written, until it is whole (for method frames; others are skipped).
@@ -691,7 +246,7 @@ struct Outbound {
 }
 
 impl Outbound {
-    fn feed(&mut self, mut bytes: &[u8], shared: &Shared) {
+    pub(crate) fn feed(&mut self, mut bytes: &[u8], shared: &Shared) {
         while !bytes.is_empty() {
             if self.header_seen < 8 {
                 let n = (8 - self.header_seen).min(bytes.len());

@@ -17,6 +17,10 @@ const DEFAULT_HEARTBEAT_SECS: u16 = 10;
 /// How long we wait for the TCP connection and then for the AMQP handshake.
 const DEFAULT_CONNECTION_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// How long a request (declare, bind, qos, consume...) may wait for the broker's answer: a
+/// broker that takes a request and never answers it ends the program then, naming the request.
+const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(20);
+
 /// The broker's address and the credentials to log in with.
 ///
 /// Read it with [`BrokerAddress::from_env`]: `AMQP_URL` when set, else the `RABBITMQ_*`
@@ -38,6 +42,8 @@ pub struct BrokerAddress {
     pub heartbeat: u16,
     /// Limit for the TCP connect and for the AMQP handshake each.
     pub connection_timeout: Duration,
+    /// Limit for the broker's answer to each request once connected (a declare, a consume).
+    pub request_timeout: Duration,
     /// A PEM file of CA certificates to trust for `amqps://`, besides the system's.
     pub cacertfile: Option<PathBuf>,
     /// Whether the address came from `AMQP_URL` (for hints that name the right variables).
@@ -100,6 +106,7 @@ impl BrokerAddress {
                     vhost: get("RABBITMQ_VHOST").unwrap_or_else(|| "/".into()),
                     heartbeat: DEFAULT_HEARTBEAT_SECS,
                     connection_timeout: DEFAULT_CONNECTION_TIMEOUT,
+                    request_timeout: DEFAULT_REQUEST_TIMEOUT,
                     cacertfile: None,
                     from_url: false,
                 }
@@ -113,8 +120,8 @@ impl BrokerAddress {
 
     /// Parses an AMQP URI (`amqp://user:pass@host:port/vhost?heartbeat=10`) as RabbitMQ's URI
     /// specification says: each part percent-decoded, `amqps` for TLS (port 5671 by default).
-    /// Query parameters understood: `heartbeat` (seconds), `connection_timeout` (milliseconds),
-    /// `cacertfile` (a PEM file of CAs to trust). No error message repeats the URL, since it
+    /// Query parameters understood: `heartbeat` (seconds), `connection_timeout` and
+    /// `request_timeout` (milliseconds), `cacertfile` (a PEM file of CAs to trust). No error message repeats the URL, since it
     /// may hold the password.
     pub fn parse_url(url: &str) -> anyhow::Result<Self> {
         let bad = |what: &str| {
@@ -169,6 +176,7 @@ impl BrokerAddress {
             vhost,
             heartbeat: DEFAULT_HEARTBEAT_SECS,
             connection_timeout: DEFAULT_CONNECTION_TIMEOUT,
+            request_timeout: DEFAULT_REQUEST_TIMEOUT,
             cacertfile: None,
             from_url: true,
         };
@@ -184,10 +192,14 @@ impl BrokerAddress {
                     let millis: u64 = value.parse().map_err(|_| bad("connection_timeout must be a number of milliseconds"))?;
                     address.connection_timeout = Duration::from_millis(millis.max(1));
                 }
+                "request_timeout" => {
+                    let millis: u64 = value.parse().map_err(|_| bad("request_timeout must be a number of milliseconds"))?;
+                    address.request_timeout = Duration::from_millis(millis.max(1));
+                }
                 "cacertfile" => address.cacertfile = Some(value.into()),
                 _ => {
                     return Err(bad(&format!(
-                        "the parameter '{key}' is not supported (supported: heartbeat, connection_timeout, cacertfile)"
+                        "the parameter '{key}' is not supported (supported: heartbeat, connection_timeout, request_timeout, cacertfile)"
                     ))
                     .into())
                 }
@@ -202,7 +214,7 @@ impl BrokerAddress {
     }
 
     /// Names the variables that hold the credentials, for hints.
-    pub(crate) fn credential_variables(&self) -> &'static str {
+    pub fn credential_variables(&self) -> &'static str {
         if self.from_url {
             "the user and password in AMQP_URL"
         } else {
@@ -211,7 +223,7 @@ impl BrokerAddress {
     }
 
     /// Names the variables that hold the host and port, for hints.
-    pub(crate) fn location_variables(&self) -> &'static str {
+    pub fn location_variables(&self) -> &'static str {
         if self.from_url {
             "the host and port in AMQP_URL"
         } else {
@@ -220,7 +232,7 @@ impl BrokerAddress {
     }
 
     /// `host:port`, with an IPv6 address in brackets (`[::1]:5672`), as a URL writes it.
-    pub(crate) fn host_port(&self) -> String {
+    pub fn host_port(&self) -> String {
         if self.host.contains(':') {
             format!("[{}]:{}", self.host, self.port)
         } else {
@@ -249,6 +261,7 @@ impl fmt::Debug for BrokerAddress {
             .field("vhost", &self.vhost)
             .field("heartbeat", &self.heartbeat)
             .field("connection_timeout", &self.connection_timeout)
+            .field("request_timeout", &self.request_timeout)
             .field("cacertfile", &self.cacertfile)
             .finish()
     }
@@ -311,7 +324,7 @@ mod tests {
     }
 
     fn message(result: anyhow::Result<BrokerAddress>) -> String {
-        crate::report::describe(&result.unwrap_err())
+        result.unwrap_err().to_string()
     }
 
     #[test]
@@ -362,6 +375,20 @@ mod tests {
         );
         assert!(!a.tls && !a.from_url);
         assert_eq!(a.heartbeat, DEFAULT_HEARTBEAT_SECS);
+    }
+
+    #[test]
+    fn the_waits_default_to_a_10_s_heartbeat_5_s_to_connect_and_20_s_per_request() {
+        // The tests set them short (?heartbeat=1, ?connection_timeout=, ?request_timeout=) and
+        // prove the behaviour at the bound; these are the bounds a learner gets.
+        for a in [
+            from(&[]).unwrap(),
+            BrokerAddress::parse_url("amqp://h").unwrap(),
+        ] {
+            assert_eq!(a.heartbeat, 10);
+            assert_eq!(a.connection_timeout, Duration::from_secs(5));
+            assert_eq!(a.request_timeout, Duration::from_secs(20));
+        }
     }
 
     #[test]
@@ -439,11 +466,12 @@ mod tests {
     #[test]
     fn query_parameters_set_heartbeat_timeout_and_ca_file() {
         let a = BrokerAddress::parse_url(
-            "amqps://h/v?heartbeat=5&connection_timeout=2500&cacertfile=%2Ftmp%2Fca.pem",
+            "amqps://h/v?heartbeat=5&connection_timeout=2500&request_timeout=1500&cacertfile=%2Ftmp%2Fca.pem",
         )
         .unwrap();
         assert_eq!(a.heartbeat, 5);
         assert_eq!(a.connection_timeout, Duration::from_millis(2500));
+        assert_eq!(a.request_timeout, Duration::from_millis(1500));
         assert_eq!(a.cacertfile, Some(PathBuf::from("/tmp/ca.pem")));
     }
 
