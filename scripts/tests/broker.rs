@@ -1,11 +1,15 @@
 //! `scripts/broker` and `scripts/demo` where learners run them, not only on CI's machine: RabbitMQ
 //! installed the Homebrew way (its tools on PATH, no `/usr/lib/rabbitmq/bin`) with neither GNU
-//! `timeout` nor `ss`, bash 3.2's limits, and a machine with systemd where installing the
-//! package starts its service. Run with scripts/test.
+//! `timeout` nor `ss`, bash 3.2's limits for the shims, and a machine with systemd where
+//! installing the package starts its service. Run with scripts/test.
+//!
+//! The tests run the programs that cargo built for them (`CARGO_BIN_EXE_broker`, `..._demo`),
+//! never the shims in `scripts/`, whose `cargo run` would wait for the cargo that runs the tests.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails loudly on what it did not expect
 
 use harness::{broker_ports, free_ports, programs_dir, text, workspace_root};
+use scripts::nodes;
 use std::os::unix::fs::{symlink, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -59,8 +63,13 @@ fn path_without(scratch: &Scratch, missing: &[&str]) -> PathBuf {
     dir
 }
 
+/// scripts/broker's program.
+const BROKER: &str = env!("CARGO_BIN_EXE_broker");
+/// scripts/demo's program.
+const DEMO: &str = env!("CARGO_BIN_EXE_demo");
+
 fn broker(env: &[(&str, String)], args: &[&str]) -> Output {
-    Command::new(workspace_root().join("scripts/broker"))
+    Command::new(BROKER)
         .args(args)
         .env_remove("BROKER_TLS_PORT")
         .envs(env.iter().map(|(k, v)| (k, v)))
@@ -106,8 +115,15 @@ fn with_rabbitmq_on_path_as_homebrew_installs_it_and_no_gnu_timeout_or_ss_the_sc
         ),
         ("BROKER_NODE", "course-homebrew@localhost".to_string()),
         ("BROKER_PORT", port.to_string()),
-        ("BROKER_HTTP_PORT", (port + 10000).to_string()),
-        ("BROKER_DIST_PORT", (port + 20000).to_string()),
+        // Its own, not those of scripts/test's node in the environment.
+        (
+            "BROKER_HTTP_PORT",
+            nodes::management_port(port).unwrap().to_string(),
+        ),
+        (
+            "BROKER_DIST_PORT",
+            nodes::distribution_port(port).unwrap().to_string(),
+        ),
         ("RABBITMQ_PORT", port.to_string()),
         ("WORKER_SECONDS_PER_DOT", "0.01".to_string()),
         // Where cargo built the programs (the demo's stub cargo builds nothing).
@@ -120,7 +136,7 @@ fn with_rabbitmq_on_path_as_homebrew_installs_it_and_no_gnu_timeout_or_ss_the_sc
     let started = broker(&env, &["start"]);
     assert!(started.status.success(), "{:?}", text(&started));
 
-    let demo = Command::new(workspace_root().join("scripts/demo"))
+    let demo = Command::new(DEMO)
         .args(["--headless", "hello"])
         .envs(env.iter().map(|(k, v)| (k, v)))
         .output()
@@ -147,6 +163,14 @@ fn with_rabbitmq_on_path_as_homebrew_installs_it_and_no_gnu_timeout_or_ss_the_sc
     );
 }
 
+/// The shell left in `scripts/`: shims that run the `scripts` package's programs.
+const SHIMS: [&str; 4] = [
+    "scripts/broker",
+    "scripts/demo",
+    "scripts/test",
+    "scripts/bench",
+];
+
 #[test]
 fn the_learners_scripts_use_nothing_that_bash_3_2_or_bsd_tools_lack() {
     // macOS ships bash 3.2: no associative arrays, namerefs, case changes, mapfile, `|&`, `&>>`;
@@ -165,7 +189,7 @@ fn the_learners_scripts_use_nothing_that_bash_3_2_or_bsd_tools_lack() {
         "coproc",
         "sed -u",
     ];
-    for name in ["scripts/broker", "scripts/demo"] {
+    for name in SHIMS {
         let source = std::fs::read_to_string(workspace_root().join(name)).unwrap();
         for (number, line) in source.lines().enumerate() {
             let code = line.trim_start();
@@ -181,6 +205,28 @@ fn the_learners_scripts_use_nothing_that_bash_3_2_or_bsd_tools_lack() {
             }
         }
     }
+}
+
+#[test]
+fn the_shell_left_in_scripts_is_thin_shims_that_run_the_rust_programs() {
+    // Comments and blank lines aside, as issue 28 counted them (1,077 lines before).
+    let mut lines = 0;
+    for name in SHIMS {
+        let source = std::fs::read_to_string(workspace_root().join(name)).unwrap();
+        lines += source
+            .lines()
+            .filter(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
+            .count();
+        let bin = name.trim_start_matches("scripts/");
+        assert!(
+            source.contains(&format!("-p scripts --bin {bin} -- \"$@\"")),
+            "{name} does not run the scripts package's {bin}"
+        );
+        for other in ["python", "perl"] {
+            assert!(!source.contains(other), "{name} runs {other}");
+        }
+    }
+    assert!(lines <= 150, "{lines} lines of shell in scripts/");
 }
 
 /// A machine where `scripts/broker install` finds no RabbitMQ: fake `apt-get` (it "installs"
@@ -326,7 +372,7 @@ fn the_test_broker_listens_on_loopback_only() {
 #[test]
 #[ignore = "needs RabbitMQ: run scripts/test"]
 fn the_default_guest_user_may_log_in_over_loopback_only() {
-    let output = Command::new(workspace_root().join("scripts/broker"))
+    let output = Command::new(BROKER)
         .args(["eval", "application:get_env(rabbit, loopback_users)."])
         .output()
         .unwrap();
@@ -442,7 +488,7 @@ fn the_demo_runs_the_programs_that_cargo_built_in_cargo_target_dir() {
     let cargo = scratch.dir("cargo");
     script(&cargo, "cargo", "exit 0"); // built already
     let vhost = harness::Vhost::new("demo-target-dir");
-    let demo = Command::new(workspace_root().join("scripts/demo"))
+    let demo = Command::new(DEMO)
         .args(["--headless", "hello"])
         .envs(vhost.env())
         .env("CARGO_TARGET_DIR", scratch.0.join("elsewhere"))
@@ -503,13 +549,12 @@ case "$*" in *list_queues*) printf 'name\tmessages_ready\tmessages_unacknowledge
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let http_port = closed.local_addr().unwrap().port();
     drop(closed); // no management API
-    let broker = workspace_root().join("scripts/broker");
     let mut command = if terminal {
         let mut command = Command::new("script");
-        command.args(["-qec", &format!("{} queues", broker.display()), "/dev/null"]);
+        command.args(["-qec", &format!("{BROKER} queues"), "/dev/null"]);
         command
     } else {
-        let mut command = Command::new(&broker);
+        let mut command = Command::new(BROKER);
         command.arg("queues");
         command
     };

@@ -87,7 +87,7 @@ fn chapter_6s_guide_reads_the_same_on_a_broker_the_learner_already_runs() {
 
 /// `scripts/broker ARGS` as a learner runs it against their own broker, in `vhost`.
 fn broker(vhost: &Vhost, args: &[&str]) -> Output {
-    Command::new(harness::workspace_root().join("scripts/broker"))
+    Command::new(env!("CARGO_BIN_EXE_broker"))
         .args(args)
         .env(NOT_OURS.0, NOT_OURS.1)
         .env("RABBITMQ_VHOST", &vhost.name)
@@ -200,11 +200,16 @@ fn a_listing_right_after_two_sends_shows_them_on_a_broker_whose_statistics_lag_5
     // A broker as installed: statistics every 5 s (the course's node collects every second).
     let node = PrivateNode::start_with_config("learner-lag", "collect_statistics_interval = 5000");
     let listing = || {
-        let output = Command::new(harness::workspace_root().join("scripts/broker"))
+        let output = Command::new(env!("CARGO_BIN_EXE_broker"))
             .args(["queues"])
             .env(NOT_OURS.0, NOT_OURS.1)
             .env("BROKER_PORT", node.port.to_string())
-            .env("BROKER_HTTP_PORT", (node.port + 10000).to_string())
+            .env(
+                "BROKER_HTTP_PORT",
+                scripts::nodes::management_port(node.port)
+                    .unwrap()
+                    .to_string(),
+            )
             .env("BROKER_TLS_PORT", "")
             .env_remove("RABBITMQ_VHOST")
             .env_remove("BROKER_API_SETTLE")
