@@ -10,7 +10,7 @@ mod guide;
 pub use fake_broker::{FakeBroker, Misbehaviour};
 pub use guide::{assert_same_commands, run_cluster_guide, run_guide};
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader};
 use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
@@ -269,7 +269,7 @@ impl Vhost {
     /// The course's `rabbitmqctl list_queues name messages_ready messages_unacknowledged` for
     /// this vhost, through `scripts/broker queues`: `(name, ready, unacked)` per queue.
     pub fn list_queues(&self) -> Vec<(String, u64, u64)> {
-        let output = Command::new(workspace_root().join("scripts/broker"))
+        let output = broker_command()
             .args(["queues", "-p", &self.name, "--quiet", "--no-table-headers"])
             .envs(self.broker_env.clone())
             .output()
@@ -360,46 +360,97 @@ impl Drop for Vhost {
     }
 }
 
-/// A port `p` for a private node such that `p` (AMQP), `p + 10000` (management) and `p + 20000`
-/// (Erlang distribution) are free, and that no other node of this process was given.
+/// The test slot: the name of `scripts/test`'s node before its `@` (`course-test`, or what
+/// `COURSE_TEST_NODE` says). Every node a test starts is named after it (`course-test-alarms`,
+/// `course-test-cluster1`), so that nodes of two checkouts never meet, and `scripts/test` stops
+/// every node of its slot when it ends, or finds them at its start, left by a run that was
+/// stopped: a test killed on its way leaves no node behind for long.
+pub fn slot() -> String {
+    std::env::var("COURSE_TEST_NODE")
+        .ok()
+        .and_then(|node| node.split('@').next().map(str::to_string))
+        .filter(|name| !name.is_empty())
+        .unwrap_or_else(|| "course-test".into())
+}
+
+/// A port `p` for a private node such that its AMQP, management and Erlang distribution ports
+/// ([`scripts::nodes::ports`]) are free, and that no other node of this run was given.
 pub fn free_ports() -> u16 {
-    free_port_run(1)
+    free_port_run(1, &slot())
 }
 
 /// A port `p` for `nodes` private nodes on `p`, `p + 1`, ... (a cluster), each with its
 /// management and distribution ports free, and none of them given to another node of this
-/// process: all of them are reserved.
-pub fn free_port_run(nodes: u16) -> u16 {
+/// run. `name` (the node's) spreads the nodes of concurrent runs over the range.
+///
+/// Each port is claimed by a file `.broker/ports/<port>`, made atomically: cargo-nextest runs
+/// every test in a process of its own, and two tests starting nodes at once must not pick the
+/// same free port before either node binds it. `scripts/test` clears the claims when it starts.
+fn free_port_run(nodes: u16, name: &str) -> u16 {
     static GIVEN: Mutex<Vec<u16>> = Mutex::new(Vec::new());
     let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
-    // Below the ephemeral range (32768 and up), where the system hands out client ports.
-    let start = 20000 + (std::process::id() % 400) as u16 * 10;
+    let claims = workspace_root().join(".broker").join("ports");
+    let _ = std::fs::create_dir_all(&claims);
+    let claim = |p: u16| {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(claims.join(p.to_string()))
+            .is_ok()
+    };
+    // All three below the ephemeral range (32768 and up), where the system hands out the
+    // ports of outgoing connections, which would take a node's ports as it starts.
+    let start = FIRST_PORT + (hash(name) % 270) as u16 * 10;
     let free = |p: u16| {
         !given.contains(&p)
-            && [p, p + 10000, p + 20000]
-                .iter()
-                .all(|q| std::net::TcpListener::bind(("127.0.0.1", *q)).is_ok())
+            && scripts::nodes::ports(p).is_some_and(|ports| {
+                ports
+                    .iter()
+                    .all(|q| std::net::TcpListener::bind(("127.0.0.1", *q)).is_ok())
+            })
     };
-    for port in (start..25000).chain(20000..start) {
-        if (port..port + nodes).all(&free) {
-            given.extend(port..port + nodes);
+    // The nodes' AMQP ports, as a cluster numbers them from its first.
+    let run =
+        |first: u16| (1..=nodes).filter_map(move |n| scripts::nodes::cluster_node_port(first, n));
+    for port in (start..LAST_PORT).chain(FIRST_PORT..start) {
+        if run(port).all(&free) && run(port).all(claim) {
+            given.extend(run(port));
             return port;
         }
     }
-    panic!("no free ports for {nodes} private node(s) between 20000 and 25000");
+    panic!("no free ports for {nodes} private node(s) between {FIRST_PORT} and {LAST_PORT}");
+}
+
+/// The range of private nodes' AMQP ports: their management and Erlang distribution ports
+/// (10000 and 20000 higher, see [`scripts::nodes`]) stay below 32768.
+const FIRST_PORT: u16 = 10000;
+const LAST_PORT: u16 = 12700;
+
+/// A hash of `text` that is the same in every process (unlike std's random one).
+fn hash(text: &str) -> u64 {
+    text.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// The management port of the node on AMQP port `port`.
+fn management_port(port: u16) -> u16 {
+    scripts::nodes::management_port(port)
+        .expect("a private node's port leaves room for its management port")
 }
 
 /// A RabbitMQ node of a test's own, for tests that restart the broker: restarting the shared
 /// test node would disturb the tests running beside them. Stopped and wiped when dropped.
 pub struct PrivateNode {
-    /// The node's AMQP port (its management port is 10000 higher).
+    /// The node's AMQP port (its other ports follow from it: [`scripts::nodes`]).
     pub port: u16,
     name: String,
     env: Vec<(String, String)>,
 }
 
 impl PrivateNode {
-    /// Starts a fresh node `<name>@localhost` on free ports (state in `.broker/<name>`).
+    /// Starts a fresh node `<slot>-<name>@localhost` on free ports (state in
+    /// `.broker/<slot>-<name>`; see [`slot`]).
     pub fn start(name: &str) -> PrivateNode {
         Self::start_with_config(name, "")
     }
@@ -407,18 +458,27 @@ impl PrivateNode {
     /// As [`start`](Self::start), with more lines for the node's `rabbitmq.conf`.
     pub fn start_with_config(name: &str, config: &str) -> PrivateNode {
         broker_ports(); // fail early, with the hint, outside scripts/test
-        let port = free_ports();
+        let name = format!("{}-{name}", slot());
+        let port = free_port_run(1, &name);
         let node = PrivateNode {
             port,
-            name: name.to_string(),
+            name: name.clone(),
             env: vec![
                 ("BROKER_NODE".into(), format!("{name}@localhost")),
                 ("BROKER_PORT".into(), port.to_string()),
-                ("BROKER_HTTP_PORT".into(), (port + 10000).to_string()),
-                ("BROKER_DIST_PORT".into(), (port + 20000).to_string()),
+                // Its own, not those of scripts/test's node in the environment.
+                ("BROKER_HTTP_PORT".into(), management_port(port).to_string()),
+                (
+                    "BROKER_DIST_PORT".into(),
+                    scripts::nodes::distribution_port(port)
+                        .expect("a private node's port leaves room for its distribution port")
+                        .to_string(),
+                ),
                 ("BROKER_CONF".into(), config.to_string()),
-                // No TLS listener: scripts/test's BROKER_TLS_PORT is the shared node's.
+                // No TLS listener (scripts/test's BROKER_TLS_PORT is the shared node's), and no
+                // stream listener (port - 120 is nobody's to take): no test needs them here.
                 ("BROKER_TLS_PORT".into(), String::new()),
+                ("BROKER_STREAM_PORT".into(), String::new()),
             ],
         };
         node.broker(&["reset"]);
@@ -435,6 +495,29 @@ impl PrivateNode {
     /// Stops the node.
     pub fn stop(&self) {
         self.broker(&["stop"]);
+    }
+
+    /// Starts the node again after [`stop`](Self::stop), with its state.
+    pub fn start_again(&self) {
+        self.broker(&["start"]);
+    }
+
+    /// A vhost of its own on this node (deleted when dropped), beside its default vhost `/`.
+    pub fn new_vhost(&self, name: &str) -> Vhost {
+        let vhost = Vhost {
+            name: name.to_string(),
+            port: self.port,
+            http_port: management_port(self.port),
+            owned: true,
+            broker_env: self.env.clone(),
+        };
+        vhost.http("PUT", &format!("/api/vhosts/{}", vhost.encoded()), "{}");
+        vhost.http(
+            "PUT",
+            &format!("/api/permissions/{}/guest", vhost.encoded()),
+            r#"{"configure":".*","write":".*","read":".*"}"#,
+        );
+        vhost
     }
 
     /// Sends a signal (`"KILL"`, `"STOP"`, `"CONT"`) to the node's Erlang VM.
@@ -454,7 +537,7 @@ impl PrivateNode {
         Vhost {
             name: "/".into(),
             port: self.port,
-            http_port: self.port + 10000,
+            http_port: management_port(self.port),
             owned: false,
             broker_env: self.env.clone(),
         }
@@ -473,9 +556,15 @@ impl Drop for PrivateNode {
     }
 }
 
+/// `scripts/broker`'s program, built beside the tests (never through the shim's `cargo run`,
+/// which would wait for the cargo that runs the tests).
+pub fn broker_command() -> Command {
+    Command::new(program("broker"))
+}
+
 /// Runs `scripts/broker ARGS` with `env` added to the environment.
 fn scripts_broker(env: &[(String, String)], args: &[&str]) -> Output {
-    Command::new(workspace_root().join("scripts/broker"))
+    broker_command()
         .args(args)
         .envs(env.iter().cloned())
         .output()
@@ -493,7 +582,8 @@ fn broker_succeeds(env: &[(String, String)], args: &[&str]) -> String {
     text(&output).0
 }
 
-/// A program running in the background; its stdout and stderr lines are collected as they come.
+/// A program running in the background; its stdout and stderr lines are collected as they come,
+/// in the order it printed them.
 pub struct Running {
     child: Child,
     lines: Arc<(Mutex<Vec<String>>, Condvar)>,
@@ -501,33 +591,47 @@ pub struct Running {
 }
 
 impl Running {
-    /// Spawns `command` with piped output.
-    pub fn spawn(mut command: Command) -> Running {
-        let mut child = command
+    /// Spawns `command` with its stdout and stderr in one pipe, as a terminal shows them: a
+    /// line on stderr right before one on stdout (`connected to ...`, then the waiting line)
+    /// comes first. Two pipes read by two threads would give either order. (`sh` points its
+    /// stderr at its stdout, then execs the program: its pid is the program's.)
+    pub fn spawn(command: Command) -> Running {
+        let mut merged = Command::new("sh");
+        merged
+            .arg("-c")
+            .arg("exec 2>&1; exec \"$0\" \"$@\"")
+            .arg(command.get_program())
+            .args(command.get_args());
+        for (key, value) in command.get_envs() {
+            match value {
+                Some(value) => merged.env(key, value),
+                None => merged.env_remove(key),
+            };
+        }
+        if let Some(dir) = command.get_current_dir() {
+            merged.current_dir(dir);
+        }
+        let mut child = merged
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
+            .stderr(Stdio::inherit())
             .spawn()
             .unwrap();
         let lines = Arc::new((Mutex::new(Vec::new()), Condvar::new()));
-        let mut readers = Vec::new();
-        let outputs: [Box<dyn Read + Send>; 2] = [
-            Box::new(child.stdout.take().unwrap()),
-            Box::new(child.stderr.take().unwrap()),
-        ];
-        for output in outputs {
+        let output = child.stdout.take().unwrap();
+        let reader = {
             let lines = Arc::clone(&lines);
-            readers.push(std::thread::spawn(move || {
+            std::thread::spawn(move || {
                 for line in BufReader::new(output).lines().map_while(Result::ok) {
                     lines.0.lock().unwrap().push(line);
                     lines.1.notify_all();
                 }
-            }));
-        }
+            })
+        };
         Running {
             child,
             lines,
-            readers,
+            readers: vec![reader],
         }
     }
 
@@ -536,7 +640,7 @@ impl Running {
         self.child.id()
     }
 
-    /// All lines printed so far (stdout and stderr, in arrival order).
+    /// All lines printed so far (stdout and stderr, in the order printed).
     pub fn lines(&self) -> Vec<String> {
         self.lines.0.lock().unwrap().clone()
     }
@@ -631,14 +735,9 @@ fn kill(signal: &str, pid: &str) {
     assert!(status.success(), "kill -{signal} {pid}");
 }
 
-/// Whether a consumer's line says it is ready: its queue, bindings and consumer are in place
-/// (` [*] Waiting for messages...` in chapters 1-5, ` [x] Awaiting RPC requests` in chapter 6,
-/// `Press control + C to close` in chapter 8).
-pub fn is_ready(line: &str) -> bool {
-    line.starts_with(" [*] Waiting for ")
-        || line == " [x] Awaiting RPC requests"
-        || line == "Press control + C to close"
-}
+/// Whether a consumer's line says it is ready (its queue, bindings and consumer are in place):
+/// the guides' reader says, for the guide tests and scripts/demo alike.
+pub use scripts::guide::is_ready;
 
 /// Polls `check` until it returns `Some`, for at most [`PATIENCE`].
 pub fn eventually<T>(what: &str, check: impl FnMut() -> Option<T>) -> T {
@@ -735,41 +834,133 @@ pub fn text(output: &Output) -> (String, String) {
     )
 }
 
-/// A three-node cluster of the test's own (`scripts/broker cluster` with the node names
-/// `cluster-test1..3`), on free ports, its vhost `cluster` making plain durable queues quorum
-/// queues. Reset when dropped. One at a time: the node names are fixed.
+/// The test slot's three-node cluster (`scripts/broker cluster` with the node names
+/// `<slot>-cluster1..3`, see [`slot`]), on free ports, its vhost `cluster` making plain durable
+/// queues quorum queues. One test at a time uses it: in this process a lock says so, and
+/// between processes (cargo-nextest runs each test in a process of its own) the test group
+/// `cluster` of `scripts/nextest.toml` does. A guide gets a cluster of its own ([`reserve`]).
+///
+/// [`reserve`]: Cluster::reserve
 pub struct Cluster {
     /// The AMQP port of node 1; nodes 2 and 3 have the next two.
     pub port: u16,
+    name: String,
     env: Vec<(String, String)>,
+    /// Reset when dropped (a guide's cluster), or left running for the next test (shared).
+    reset_when_dropped: bool,
     _one_at_a_time: std::sync::MutexGuard<'static, ()>,
 }
 
 impl Cluster {
-    /// Starts the three nodes and joins them (about 20 s on 2 cores).
-    pub fn start() -> Cluster {
-        let cluster = Cluster::reserve();
-        cluster.broker(&["start"]);
+    /// The slot's cluster, running, with all three nodes up and a fresh vhost `cluster`: the
+    /// one an earlier test left (its nodes that a test killed started again), or a new one
+    /// (about 20 s on 2 cores). It stays up for the next test; `scripts/test` stops it at its end.
+    pub fn shared() -> Cluster {
+        static ONE: Mutex<()> = Mutex::new(());
+        let mut cluster = Cluster::claim(&ONE, "cluster");
+        cluster.reset_when_dropped = false;
+        if !cluster.reuse() {
+            cluster.broker(&["reset"]);
+            cluster.broker(&["start"]);
+        }
         cluster
     }
 
-    /// The cluster's ports and node names, its nodes reset but not started (for a guide that
-    /// starts them with `scripts/broker cluster start`).
+    /// Makes the cluster an earlier test left whole again, with a fresh vhost `cluster`: false
+    /// if there is none, or it cannot be made whole within a minute.
+    fn reuse(&self) -> bool {
+        let up = |n: u16| self.pid_of(n).is_some();
+        if !(1..=3).any(up) {
+            return false;
+        }
+        for n in (1..=3).filter(|n| !up(*n)) {
+            if !self
+                .broker_output(&["restart", &n.to_string()])
+                .status
+                .success()
+            {
+                return false;
+            }
+        }
+        // A node started again rejoins: wait until the cluster sees all three running.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while text(&self.broker_output(&["status"]))
+            .1
+            .matches("the cluster sees running: ")
+            .count()
+            < 3
+        {
+            if Instant::now() > deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        let _ = self.rabbitmqctl(1, &["delete_vhost", "cluster"]);
+        self.rabbitmqctl(
+            1,
+            &["add_vhost", "cluster", "--default-queue-type", "quorum"],
+        );
+        self.rabbitmqctl(
+            1,
+            &[
+                "set_permissions",
+                "-p",
+                "cluster",
+                "guest",
+                ".*",
+                ".*",
+                ".*",
+            ],
+        );
+        true
+    }
+
+    /// A second cluster, `<slot>-guide1..3`, for a guide that starts and stops it itself
+    /// (`scripts/broker cluster start`): its ports and node names, its nodes reset but not
+    /// started; reset when dropped. It runs beside the shared one.
     pub fn reserve() -> Cluster {
         static ONE: Mutex<()> = Mutex::new(());
-        broker_ports(); // fail early, with the hint, outside scripts/test
-        let guard = ONE.lock().unwrap_or_else(|e| e.into_inner());
-        let port = free_port_run(3);
-        let cluster = Cluster {
-            port,
-            env: vec![
-                ("BROKER_CLUSTER_NAME".into(), "cluster-test".into()),
-                ("BROKER_CLUSTER_PORT".into(), port.to_string()),
-            ],
-            _one_at_a_time: guard,
-        };
+        let cluster = Cluster::claim(&ONE, "guide");
         cluster.broker(&["reset"]);
         cluster
+    }
+
+    /// The slot's cluster `<slot>-<what>`, one test at a time, on the ports an earlier test of
+    /// this run chose (`.broker/<slot>-<what>.port`), or free ones.
+    fn claim(one: &'static Mutex<()>, what: &str) -> Cluster {
+        broker_ports(); // fail early, with the hint, outside scripts/test
+        let guard = one.lock().unwrap_or_else(|e| e.into_inner());
+        let name = format!("{}-{what}", slot());
+        let file = workspace_root()
+            .join(".broker")
+            .join(format!("{name}.port"));
+        let port = match std::fs::read_to_string(&file)
+            .ok()
+            .and_then(|p| p.trim().parse().ok())
+        {
+            Some(port) => port,
+            None => {
+                let port = free_port_run(3, &name);
+                std::fs::write(&file, port.to_string()).unwrap();
+                port
+            }
+        };
+        Cluster {
+            port,
+            env: vec![
+                ("BROKER_CLUSTER_NAME".into(), name.clone()),
+                ("BROKER_CLUSTER_PORT".into(), port.to_string()),
+            ],
+            name,
+            reset_when_dropped: true,
+            _one_at_a_time: guard,
+        }
+    }
+
+    /// The node names' stem: `<slot>-cluster` (node N is `<slot>-clusterN@localhost`), or
+    /// `<slot>-guide` for a guide's.
+    pub fn name(&self) -> &str {
+        &self.name
     }
 
     /// `AMQP_URL` with the three nodes, `first` first (1, 2 or 3), in vhost `cluster`.
@@ -778,7 +969,7 @@ impl Cluster {
         nodes.extend((1..=3).filter(|n| *n != first));
         nodes
             .iter()
-            .map(|n| format!("amqp://localhost:{}/cluster", self.port + n - 1))
+            .map(|n| format!("amqp://localhost:{}/cluster", self.node_port(*n)))
             .collect::<Vec<_>>()
             .join(",")
     }
@@ -792,8 +983,18 @@ impl Cluster {
 
     /// The address of node `n` alone, in vhost `cluster`.
     pub fn address(&self, n: u16) -> common::BrokerAddress {
-        common::BrokerAddress::parse_url(&format!("amqp://localhost:{}/cluster", self.port + n - 1))
+        common::BrokerAddress::parse_url(&format!("amqp://localhost:{}/cluster", self.node_port(n)))
             .unwrap()
+    }
+
+    /// Node `n`'s AMQP port (1, 2 or 3).
+    pub fn node_port(&self, n: u16) -> u16 {
+        scripts::nodes::cluster_node_port(self.port, n).expect("a cluster's ports")
+    }
+
+    /// Node `n`'s name (`<slot>-cluster2@localhost`).
+    fn node_name(&self, n: u16) -> String {
+        scripts::nodes::cluster_node(&self.name, n)
     }
 
     /// SIGKILLs node `n`'s Erlang VM.
@@ -806,11 +1007,26 @@ impl Cluster {
         self.broker(&["restart", &n.to_string()]);
     }
 
+    /// The pid of node `n`'s Erlang VM, if it runs.
+    fn pid_of(&self, n: u16) -> Option<String> {
+        let pid_file = workspace_root()
+            .join(".broker")
+            .join(scripts::nodes::state_folder(&self.node_name(n))?)
+            .join("pid");
+        let pid = std::fs::read_to_string(pid_file).ok()?.trim().to_string();
+        let alive = Command::new("kill")
+            .args(["-0", &pid])
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        alive.then_some(pid)
+    }
+
     /// `rabbitmqctl ARGS` on node `n`: its output.
     pub fn rabbitmqctl(&self, n: u16, args: &[&str]) -> String {
         let node = [
-            ("BROKER_NODE".into(), format!("cluster-test{n}@localhost")),
-            ("BROKER_PORT".into(), (self.port + n - 1).to_string()),
+            ("BROKER_NODE".into(), self.node_name(n)),
+            ("BROKER_PORT".into(), self.node_port(n).to_string()),
             ("BROKER_TLS_PORT".into(), String::new()),
         ];
         let args: Vec<&str> = ["rabbitmqctl"]
@@ -827,11 +1043,21 @@ impl Cluster {
             .collect();
         broker_succeeds(&self.env, &args);
     }
+
+    fn broker_output(&self, args: &[&str]) -> Output {
+        let args: Vec<&str> = ["cluster"]
+            .into_iter()
+            .chain(args.iter().copied())
+            .collect();
+        scripts_broker(&self.env, &args)
+    }
 }
 
 impl Drop for Cluster {
     fn drop(&mut self) {
-        scripts_broker(&self.env, &["cluster", "reset"]);
+        if self.reset_when_dropped {
+            scripts_broker(&self.env, &["cluster", "reset"]);
+        }
     }
 }
 
@@ -839,7 +1065,7 @@ impl Drop for Cluster {
 mod tests {
     #[test]
     fn the_ports_of_a_cluster_are_never_given_to_another_node() {
-        let cluster = super::free_port_run(3);
+        let cluster = super::free_port_run(3, "a-cluster");
         for _ in 0..10 {
             let node = super::free_ports();
             assert!(

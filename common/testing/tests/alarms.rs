@@ -1,7 +1,9 @@
 //! A broker that protects itself: in a memory alarm, and in a disk alarm, RabbitMQ blocks every
 //! connection that publishes and stops reading it. Every producer of the course then ends with
 //! one line that names the alarm, within a bound, and never claims that it sent anything; a
-//! consumer, which publishes nothing, keeps consuming. On a node of the test's own.
+//! consumer, which publishes nothing, keeps consuming, and so does an RPC server, which answers
+//! the next call once the alarm is over. On a node of the test's own (one for every alarm: its
+//! boot is the test's cost).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails loudly on what it did not expect
 
@@ -12,8 +14,8 @@ use std::time::{Duration, Instant};
 /// milliseconds from its start: the broker blocks a connection as soon as it publishes, which
 /// ends a wait for a confirm (new_task, rpc_client, publisher_confirms: `Session::confirm`) and
 /// a wait for the answer to our close at once; a blocked connection is then not waited for.
-/// rpc_client waits for its confirm up to RPC_TIMEOUT_SECONDS (30 here, the default) and
-/// publisher_confirms 5 s: not in an alarm.
+/// rpc_client waits for its confirm up to RPC_TIMEOUT_SECONDS (30 here, the default: it must
+/// not be what ends it) and publisher_confirms 5 s: not in an alarm.
 const PRODUCERS: &[(&str, &[&str], u64)] = &[
     ("send", &[], 2_000),
     ("new_task", &["A task."], 2_000),
@@ -44,6 +46,9 @@ fn every_producer_fails_clearly(vhost: &Vhost, alarm: &str, reason: &str) {
             took.as_millis()
         );
         assert_eq!(status.code(), Some(1), "{name}: {lines:?}");
+        // Nothing but the error, and the request line of rpc_client (printed before it publishes).
+        let expected_lines = if name == "rpc_client" { 2 } else { 1 };
+        assert_eq!(lines.len(), expected_lines, "{name}: {lines:?}");
         assert!(
             took < Duration::from_millis(bound),
             "{name} took {took:?}: {lines:?}"
@@ -89,6 +94,9 @@ fn in_a_memory_and_in_a_disk_alarm_every_producer_fails_clearly_and_a_consumer_k
         assert!(vhost.run(&program("send"), &[]).status.success());
     }
 
+    // An RPC server waits for requests; it publishes nothing until one comes.
+    let rpc_server = vhost.consumer(&program("rpc_server"), &[]);
+
     node.broker(&["set_vm_memory_high_watermark", "0.00001"]);
     wait_for_alarm(&vhost, "mem_alarm", true);
     let receive = vhost.consumer(&program("receive"), &[]);
@@ -101,6 +109,17 @@ fn in_a_memory_and_in_a_disk_alarm_every_producer_fails_clearly_and_a_consumer_k
     );
     node.broker(&["set_vm_memory_high_watermark", "0.4"]);
     wait_for_alarm(&vhost, "mem_alarm", false);
+    // The server was not blocked: it answers the first call after the alarm.
+    let output = vhost.run(&program("rpc_client"), &["6"]);
+    assert!(output.status.success(), "{output:?}");
+    assert_eq!(
+        harness::text(&output).0,
+        " [x] Requesting fib(6)\n [.] Got 8\n"
+    );
+    assert_eq!(
+        rpc_server.interrupt().last().map(String::as_str),
+        Some("Interrupted")
+    );
 
     // More free disk than any machine has.
     node.broker(&["set_disk_free_limit", "1000000GB"]);

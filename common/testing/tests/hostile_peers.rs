@@ -50,9 +50,35 @@ struct Outcome {
     stderr: String,
 }
 
+/// How long the cases that leave requests unanswered let a program wait for an answer
+/// (`?request_timeout=` in AMQP_URL): the default, 20 s, is a unit test of `common`'s.
+const REQUEST_TIMEOUT_MS: u64 = 2_000;
+
+/// The connect timeout (`?connection_timeout=`) of the cases that end at it: 1.5 s instead of
+/// the default 5 s. The other cases keep the default, so that a program slow to start among the
+/// dozens that start at once on a busy machine is not cut short.
+const SHORT_CONNECT: &str = "connection_timeout=1500";
+
+/// How long a program may take to end at that connect timeout: 1.5 s for the TCP connect and
+/// 1.5 s for the handshake at most, and the time to start among dozens on a busy machine.
+const AT_THE_CONNECT_TIMEOUT: Duration = Duration::from_secs(7);
+
+/// How long a program may take to fail at what a case does to it (a refused login, a frame too
+/// large): at once, but for the time dozens of programs take to start at once on a busy machine.
+const AT_ONCE: Duration = Duration::from_secs(5);
+
 /// Runs every program of `programs` at once against a fake broker that misbehaves so, once
 /// over plain TCP and once behind TLS, all at the same time.
 fn against(misbehaviour: Misbehaviour, programs: &[(&str, &[&str])]) -> Vec<Outcome> {
+    against_with(misbehaviour, programs, "")
+}
+
+/// As [`against`], with query parameters for AMQP_URL (`name=value&...`).
+fn against_with(
+    misbehaviour: Misbehaviour,
+    programs: &[(&str, &[&str])],
+    query: &str,
+) -> Vec<Outcome> {
     let plain = FakeBroker::start(misbehaviour);
     let tls = FakeBroker::start_tls(misbehaviour);
     let ca = FakeBroker::ca_file();
@@ -60,7 +86,7 @@ fn against(misbehaviour: Misbehaviour, programs: &[(&str, &[&str])]) -> Vec<Outc
         .into_iter()
         .flat_map(|(transport, broker)| {
             let url = format!(
-                "{transport}://course:{PASSWORD}@127.0.0.1:{}/%2f?connection_timeout=1500",
+                "{transport}://course:{PASSWORD}@127.0.0.1:{}/%2f?{query}",
                 broker.port
             );
             let ca = ca.clone();
@@ -184,7 +210,7 @@ fn a_web_server_is_named_as_one_with_the_ports_hint_at_once() {
     assert_clear_failures(
         "HTTP answer",
         &outcomes,
-        Duration::from_secs(3),
+        AT_ONCE,
         &["web server", "15672", "5672"],
     );
 }
@@ -195,18 +221,22 @@ fn another_amqp_version_is_named() {
     assert_clear_failures(
         "AMQP 1.0 header",
         &outcomes,
-        Duration::from_secs(3),
+        AT_ONCE,
         &["AMQP 1.0.0", "5672"],
     );
 }
 
 #[test]
 fn heartbeats_instead_of_a_handshake_end_at_the_connect_timeout() {
-    let outcomes = against(Misbehaviour::HeartbeatsInsteadOfStart, &every_program());
+    let outcomes = against_with(
+        Misbehaviour::HeartbeatsInsteadOfStart,
+        &every_program(),
+        SHORT_CONNECT,
+    );
     assert_clear_failures(
         "heartbeats, no Start",
         &outcomes,
-        Duration::from_secs(4),
+        AT_THE_CONNECT_TIMEOUT,
         &["did not complete the AMQP handshake within 1500 ms"],
     );
 }
@@ -217,18 +247,18 @@ fn tables_nested_a_thousand_deep_in_the_handshake_are_refused_without_a_crash() 
     assert_clear_failures(
         "Start nested 1000 deep",
         &outcomes,
-        Duration::from_secs(3),
+        AT_ONCE,
         &["nested more than 16 deep"],
     );
 }
 
 #[test]
 fn silence_after_the_login_is_not_called_a_wrong_password() {
-    let outcomes = against(Misbehaviour::SilentAfterLogin, PRODUCERS);
+    let outcomes = against_with(Misbehaviour::SilentAfterLogin, PRODUCERS, SHORT_CONNECT);
     assert_clear_failures(
         "silence after login",
         &outcomes,
-        Duration::from_secs(5),
+        AT_THE_CONNECT_TIMEOUT,
         &["the broker at 127.0.0.1:"],
     );
     for o in &outcomes {
@@ -249,7 +279,7 @@ fn garbage_after_the_login_is_not_called_a_wrong_password() {
     assert_clear_failures(
         "garbage after login",
         &outcomes,
-        Duration::from_secs(3),
+        AT_ONCE,
         &["unknown type 7"],
     );
     for o in &outcomes {
@@ -263,42 +293,60 @@ fn a_refused_login_is_a_wrong_user_or_password() {
     assert_clear_failures(
         "ACCESS_REFUSED",
         &outcomes,
-        Duration::from_secs(3),
+        AT_ONCE,
         &["wrong user or password"],
     );
 }
 
 #[test]
 fn silence_after_a_tune_offering_heartbeat_0_ends_at_the_connect_timeout() {
-    let outcomes = against(Misbehaviour::TuneHeartbeat0ThenSilence, &every_program());
+    let outcomes = against_with(
+        Misbehaviour::TuneHeartbeat0ThenSilence,
+        &every_program(),
+        SHORT_CONNECT,
+    );
     assert_clear_failures(
         "Tune heartbeat 0, silence",
         &outcomes,
-        Duration::from_secs(4),
+        AT_THE_CONNECT_TIMEOUT,
         &["did not complete the AMQP handshake"],
     );
 }
 
 #[test]
 fn no_answer_to_channel_open_ends_at_the_connect_timeout() {
-    let outcomes = against(Misbehaviour::NoChannelOpenOk, &every_program());
+    let outcomes = against_with(
+        Misbehaviour::NoChannelOpenOk,
+        &every_program(),
+        SHORT_CONNECT,
+    );
     assert_clear_failures(
         "no Channel.Open-Ok",
         &outcomes,
-        Duration::from_secs(4),
+        AT_THE_CONNECT_TIMEOUT,
         &["did not complete the AMQP handshake"],
     );
 }
 
 #[test]
-fn a_request_without_an_answer_ends_after_20_seconds_and_names_the_request() {
-    let outcomes = against(Misbehaviour::NoAnswers, &every_program());
+fn a_request_without_an_answer_ends_at_the_request_timeout_and_names_the_request() {
+    let query = format!("{SHORT_CONNECT}&request_timeout={REQUEST_TIMEOUT_MS}");
+    let outcomes = against_with(Misbehaviour::NoAnswers, &every_program(), &query);
     assert_clear_failures(
         "no answer to requests",
         &outcomes,
-        Duration::from_secs(24),
-        &["did not answer our ", "within 20 s"],
+        Duration::from_millis(REQUEST_TIMEOUT_MS + 4_000),
+        &["did not answer our ", "within 2 s"],
     );
+    for o in &outcomes {
+        assert!(
+            o.took >= Duration::from_millis(REQUEST_TIMEOUT_MS),
+            "{} over {} gave up before the request timeout: {:?}",
+            o.program,
+            o.transport,
+            o.took
+        );
+    }
 }
 
 #[test]
@@ -307,7 +355,7 @@ fn escape_sequences_in_the_brokers_text_never_reach_the_terminal() {
     assert_clear_failures(
         "close text with ESC CR NUL",
         &outcomes,
-        Duration::from_secs(3),
+        AT_ONCE,
         &["INTERNAL_ERROR", "red over written"],
     );
 }
@@ -318,7 +366,7 @@ fn a_frame_announcing_a_gigabyte_is_refused_before_it_is_allocated() {
     assert_clear_failures(
         "frame of 1.2 GB",
         &outcomes,
-        Duration::from_secs(3),
+        AT_ONCE,
         &["over the frame_max of 131072 bytes"],
     );
 }
@@ -326,12 +374,7 @@ fn a_frame_announcing_a_gigabyte_is_refused_before_it_is_allocated() {
 #[test]
 fn a_bad_frame_end_is_refused() {
     let outcomes = against(Misbehaviour::BadFrameEnd, &every_program());
-    assert_clear_failures(
-        "bad frame end",
-        &outcomes,
-        Duration::from_secs(3),
-        &["frame-end"],
-    );
+    assert_clear_failures("bad frame end", &outcomes, AT_ONCE, &["frame-end"]);
 }
 
 #[test]
@@ -341,12 +384,7 @@ fn a_delivery_announcing_a_body_of_2_pow_64_or_1_tib_is_refused_without_a_panic(
         ("body of 1 TiB", Misbehaviour::BodyOf1TiB),
     ] {
         let outcomes = against(misbehaviour, CONSUMERS);
-        assert_clear_failures(
-            case,
-            &outcomes,
-            Duration::from_secs(3),
-            &["over the limit of 512 MiB"],
-        );
+        assert_clear_failures(case, &outcomes, AT_ONCE, &["over the limit of 512 MiB"]);
     }
 }
 
@@ -356,7 +394,7 @@ fn a_delivery_whose_headers_nest_a_thousand_deep_is_refused_without_a_crash() {
     assert_clear_failures(
         "headers nested 1000 deep",
         &outcomes,
-        Duration::from_secs(3),
+        AT_ONCE,
         &["nested more than 16 deep"],
     );
 }
@@ -367,7 +405,9 @@ fn a_seeded_fuzz_of_the_byte_stream_never_crashes_or_hangs_a_program() {
     // 16 seeds over each: every connection's seed follows from its number), 64 frames each. Each
     // run ends in one line, at the latest at the request timeout.
     let programs: Vec<_> = (0..8).flat_map(|_| [PRODUCERS[0], CONSUMERS[0]]).collect();
-    let outcomes = against(Misbehaviour::Fuzz { seed: 2026 }, &programs);
+    let query = format!("{SHORT_CONNECT}&request_timeout={REQUEST_TIMEOUT_MS}");
+    let outcomes = against_with(Misbehaviour::Fuzz { seed: 2026 }, &programs, &query);
     assert_eq!(outcomes.len(), 32);
-    assert_clear_failures("fuzz, 32 seeds", &outcomes, Duration::from_secs(24), &[]);
+    let bound = Duration::from_millis(REQUEST_TIMEOUT_MS + 6_000);
+    assert_clear_failures("fuzz, 32 seeds", &outcomes, bound, &[]);
 }
