@@ -1,7 +1,9 @@
 //! Beyond one machine: chapter 2's programs, unchanged, on a three-node cluster whose vhost makes
 //! `task_queue` a quorum queue. A node's death loses nothing; a cluster that lost its quorum
 //! refuses new tasks clearly. Counts are printed (run with `-- --nocapture` to see them). The
-//! guide, CLUSTER.md, runs here too, on a cluster of its own.
+//! tests share one cluster (the slot's, left running between them), one test at a time. The
+//! guide, CLUSTER.md, runs here too, on that cluster started afresh by the guide itself; its
+//! Chinese sibling has the same commands and output (tests/guide.rs), so it is not run again.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails loudly on what it did not expect
 
@@ -23,7 +25,7 @@ fn worker(cluster: &Cluster, first: u16) -> Running {
 #[test]
 #[ignore = "needs RabbitMQ: run scripts/test"]
 fn a_thousand_confirmed_tasks_are_all_done_when_the_leaders_node_is_killed_mid_run() {
-    let cluster = Cluster::start();
+    let cluster = Cluster::shared();
     // Declared through node 1 (as new_task declares it: durable, nothing more), so that the
     // quorum queue's leader is there.
     let tasks: Vec<String> = (0..1000).map(|n| format!("task-{n:04}.")).collect();
@@ -32,10 +34,8 @@ fn a_thousand_confirmed_tasks_are_all_done_when_the_leaders_node_is_killed_mid_r
         2,
         &["list_queues", "-p", "cluster", "name", "type", "leader"],
     );
-    assert!(
-        queue.contains("task_queue\tquorum\tcluster-test1@localhost"),
-        "{queue}"
-    );
+    let leader = format!("task_queue\tquorum\t{}1@localhost", cluster.name());
+    assert!(queue.contains(&leader), "{queue}");
 
     // A worker on each node.
     let mut workers = vec![
@@ -70,7 +70,8 @@ fn a_thousand_confirmed_tasks_are_all_done_when_the_leaders_node_is_killed_mid_r
     let failover = eventually_within(Duration::from_secs(60), "a new leader", || {
         let queue = cluster.rabbitmqctl(2, &["list_queues", "-p", "cluster", "name", "leader"]);
         let leader = queue.lines().find_map(|l| l.strip_prefix("task_queue\t"))?;
-        (!leader.is_empty() && leader != "cluster-test1@localhost").then(|| killed.elapsed())
+        let first = format!("{}1@localhost", cluster.name());
+        (!leader.is_empty() && leader != first).then(|| killed.elapsed())
     });
     workers.push(worker(&cluster, 1));
     cluster.restart(1);
@@ -105,7 +106,7 @@ fn a_thousand_confirmed_tasks_are_all_done_when_the_leaders_node_is_killed_mid_r
 #[test]
 #[ignore = "needs RabbitMQ: run scripts/test"]
 fn with_two_of_three_nodes_down_new_task_fails_clearly_and_no_confirmed_task_is_lost() {
-    let cluster = Cluster::start();
+    let cluster = Cluster::shared();
     let tasks: Vec<String> = (0..10).map(|n| format!("kept-{n}.")).collect();
     queue_tasks(&cluster.address(1), &tasks, 10);
     cluster.kill(2);
@@ -114,7 +115,7 @@ fn with_two_of_three_nodes_down_new_task_fails_clearly_and_no_confirmed_task_is_
     // Node 1 answers, but the queue has no quorum: the broker refuses (nacks) the task.
     let started = Instant::now();
     let output = cluster
-        .command(NEW_TASK, &["One more."], &cluster.url(1))
+        .command(NEW_TASK, &["--confirm", "One more."], &cluster.url(1))
         .output()
         .unwrap();
     let took = started.elapsed();
@@ -155,7 +156,7 @@ fn with_two_of_three_nodes_down_new_task_fails_clearly_and_no_confirmed_task_is_
     assert_eq!(got.len(), tasks.len(), "{lines:?}");
 }
 
-/// Runs a cluster guide (CLUSTER.md or its Chinese sibling) on a cluster of the test's own.
+/// Runs a cluster guide on the slot's cluster, which the guide starts and stops.
 fn run_cluster_guide(path: &str) {
     let programs = [("new_task", NEW_TASK), ("worker", WORKER)];
     let started = Instant::now();
@@ -175,10 +176,4 @@ fn run_cluster_guide(path: &str) {
 #[ignore = "needs RabbitMQ: run scripts/test"]
 fn the_cluster_guide_runs_as_written() {
     run_cluster_guide("work-queues/CLUSTER.md");
-}
-
-#[test]
-#[ignore = "needs RabbitMQ: run scripts/test"]
-fn the_chinese_cluster_guide_runs_as_written() {
-    run_cluster_guide("work-queues/CLUSTER.zh-CN.md");
 }

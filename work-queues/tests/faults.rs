@@ -119,22 +119,6 @@ fn a_thousand_tasks_all_get_done_while_workers_are_interrupted_at_random() {
     );
 }
 
-#[test]
-#[ignore = "needs RabbitMQ: run scripts/test"]
-fn a_thousand_confirmed_tasks_are_all_done_after_a_broker_restart() {
-    let node = PrivateNode::start("restart");
-    let vhost = node.vhost();
-    let tasks = queue_tasks(&vhost, 1000, 0);
-    node.restart();
-    assert_eq!(vhost.list_queues(), [("task_queue".to_string(), 1000, 0)]);
-
-    let worker = vhost.worker(WORKER, "0");
-    worker.wait_for_lines(1000, |l| l == " [x] Done");
-    let (done, received) = tally(&[worker.interrupt()]);
-    assert_nothing_lost(&vhost, &tasks, &done);
-    println!("restart: 1000 confirmed tasks, 1 restart, {received} delivered after it, 0 lost");
-}
-
 /// Starts a consumer on a private node and checks how it ends when the broker goes away.
 fn consumer_on(node: &PrivateNode, url_query: &str) -> Running {
     let vhost = node.vhost();
@@ -169,35 +153,12 @@ fn assert_ends_with_one_clear_line(worker: Running, expected: &str, within: Dura
 
 #[test]
 #[ignore = "needs RabbitMQ: run scripts/test"]
-fn a_consumer_whose_broker_stops_says_so_and_exits_1() {
-    let node = PrivateNode::start("lost-stop");
-    let worker = consumer_on(&node, "");
-    node.stop();
-    assert_ends_with_one_clear_line(
-        worker,
-        "the broker closed the connection: CONNECTION_FORCED",
-        Duration::from_secs(15),
-    );
-}
+fn a_consumer_whose_broker_freezes_or_stops_says_so_and_exits_1_and_a_producer_then_fails_fast() {
+    // One node, gone in turn each way that leaves it able to come back: frozen, then stopped.
+    let node = PrivateNode::start("lost");
 
-#[test]
-#[ignore = "needs RabbitMQ: run scripts/test"]
-fn a_consumer_whose_broker_dies_says_so_and_exits_1() {
-    let node = PrivateNode::start("lost-kill");
-    let worker = consumer_on(&node, "");
-    node.signal("KILL");
-    assert_ends_with_one_clear_line(
-        worker,
-        "lost the connection to the broker",
-        Duration::from_secs(5),
-    );
-}
-
-#[test]
-#[ignore = "needs RabbitMQ: run scripts/test"]
-fn a_consumer_whose_broker_freezes_notices_by_missed_heartbeats() {
-    let node = PrivateNode::start("lost-frozen");
-    // heartbeat=1: the broker is declared lost after two silent seconds (10 s by default).
+    // Frozen (SIGSTOP): heartbeat=1, so the broker is declared lost after two silent seconds
+    // (the default, 10 s, is a unit test of common's).
     let worker = consumer_on(&node, "?heartbeat=1");
     node.signal("STOP");
     let started = Instant::now();
@@ -220,13 +181,17 @@ fn a_consumer_whose_broker_freezes_notices_by_missed_heartbeats() {
             .starts_with("error: lost the connection to the broker"),
         "{lines:?}"
     );
-}
 
-#[test]
-#[ignore = "needs RabbitMQ: run scripts/test"]
-fn a_producer_started_while_the_broker_is_down_fails_fast() {
-    let node = PrivateNode::start("down");
+    // Stopped: the broker closes its connections, saying so.
+    let worker = consumer_on(&node, "");
     node.stop();
+    assert_ends_with_one_clear_line(
+        worker,
+        "the broker closed the connection: CONNECTION_FORCED",
+        Duration::from_secs(15),
+    );
+
+    // Down: a producer started now fails at once.
     let started = Instant::now();
     let output = node.vhost().run(env!("CARGO_BIN_EXE_new_task"), &["lost?"]);
     assert!(started.elapsed() < Duration::from_secs(2));
@@ -236,4 +201,17 @@ fn a_producer_started_while_the_broker_is_down_fails_fast() {
         node.port
     );
     assert!(text(&output).1.starts_with(&expected), "{output:?}");
+}
+
+#[test]
+#[ignore = "needs RabbitMQ: run scripts/test"]
+fn a_consumer_whose_broker_dies_says_so_and_exits_1() {
+    let node = PrivateNode::start("lost-kill");
+    let worker = consumer_on(&node, "");
+    node.signal("KILL");
+    assert_ends_with_one_clear_line(
+        worker,
+        "lost the connection to the broker",
+        Duration::from_secs(5),
+    );
 }

@@ -8,9 +8,9 @@
 //! shows, and which a worker can use to handle a redelivered job only once. `--ttl <ms>` sets
 //! the message's `expiration`: a job nobody takes within that time dies (reason `expired`).
 
-use amiquip::{Confirm, Publish};
+use amiquip::{AmqpProperties, Publish};
+use std::hash::{BuildHasher, Hasher};
 use std::process::ExitCode;
-use std::time::Duration;
 
 const HELP: &str = "Usage: emit_job [--ttl <ms>] <words>...
 Publishes a persistent job to the exchange 'jobs' (chapter 9), with an id of its own.
@@ -21,8 +21,11 @@ JOBS_SETTINGS=policy: declare the queues without dead-letter arguments (policies
 
 fn main() -> ExitCode {
     common::run(|| {
-        let (ttl, words) = parse()?;
-        let words = words.join(" ");
+        let mut args = common::Args::read(HELP)?;
+        // RabbitMQ takes an expiration of 0 to 2^32-1 ms; more is refused when published.
+        let what = "milliseconds, a whole number up to 4294967295";
+        let ttl = args.number("--ttl", 0..=u64::from(u32::MAX), what)?;
+        let words = args.words()?.join(" ");
         if words.is_empty() {
             return Err(common::usage(
                 HELP,
@@ -30,83 +33,62 @@ fn main() -> ExitCode {
             ));
         }
         let settings = dead_letters::settings()?;
-        let id = dead_letters::new_job_id();
+        let id = new_job_id();
 
         let connection = common::connect()?;
         let channel = connection.channel();
         dead_letters::declare(channel, settings)?;
 
-        let confirms = channel.listen_for_publisher_confirms()?;
-        let returns = channel.listen_for_returns()?;
-        channel.enable_publisher_confirms()?;
-
         // Persistent, with the job's id as message_id. With --ttl, an expiration: a per-message
         // TTL that the queue checks when the job reaches its head (not before: see the guide).
-        let properties = dead_letters::job_properties(&id, ttl);
-        let mut publish =
-            Publish::with_properties(words.as_bytes(), dead_letters::JOBS, properties);
-        publish.mandatory = true;
-        channel.basic_publish(dead_letters::JOBS_EXCHANGE, publish)?;
-
-        let wait = Duration::from_secs(30);
-        let Some(confirm) = connection.confirm(&confirms, wait)? else {
-            return Err(connection.unconfirmed("the job", wait));
-        };
-        if returns.try_recv().is_ok() {
-            anyhow::bail!(common::Failure::new(
-                "the broker returned the job: no queue is bound to the exchange 'jobs' with the key 'jobs'"
-            )
-            .hint("was the queue jobs deleted? Run emit_job again to declare it"));
+        let mut properties = AmqpProperties::default().with_delivery_mode(2);
+        properties = properties.with_message_id(id.clone());
+        if let Some(ttl) = ttl {
+            properties = properties.with_expiration(ttl.to_string());
         }
-        if let Confirm::Nack(_) = confirm {
-            anyhow::bail!(common::Failure::new(
-                "the broker refused the job (nack): it was not stored"
-            )
-            .hint("a policy may limit the queue with overflow reject-publish; scripts/broker list_policies"));
-        }
+        // Confirmed and mandatory, as chapter 7 teaches: the job is stored, or this says why not.
+        let job = Publish::with_properties(words.as_bytes(), dead_letters::JOBS, properties);
+        connection.publish_confirmed(dead_letters::JOBS_EXCHANGE, job, "the job")?;
         println!(" [x] Job {id}: {words}");
 
         connection.close()
     })
 }
 
-/// `--ttl <ms>` (or `--ttl=<ms>`) before the words, then the words as every program reads
-/// them (`--help`, `--`), all checked before connecting.
-fn parse() -> anyhow::Result<(Option<u64>, Vec<String>)> {
-    let mut ttl = None;
-    let mut rest = Vec::new();
-    let mut args = std::env::args_os().skip(1).map(|arg| {
-        // A job's words are text: an argument that is not UTF-8 is refused, never mangled.
-        arg.into_string().map_err(|arg| {
-            common::usage(
-                HELP,
-                &format!("the argument '{}' is not UTF-8 text", arg.to_string_lossy()),
-            )
-        })
-    });
-    while let Some(arg) = args.next() {
-        let arg = arg?;
-        let value = match arg.strip_prefix("--ttl") {
-            Some("") if rest.is_empty() => args.next().transpose()?,
-            Some(value) if rest.is_empty() && value.starts_with('=') => {
-                Some(value[1..].to_string())
-            }
-            _ => {
-                rest.push(arg);
-                continue;
-            }
-        };
-        let text = value.unwrap_or_default();
-        // RabbitMQ takes an expiration of 0 to 2^32-1 ms; more is refused when published.
-        match text.parse::<u64>() {
-            Ok(ms) if ms <= u64::from(u32::MAX) => ttl = Some(ms),
-            _ => {
-                return Err(common::usage(
-                    HELP,
-                    &format!("--ttl takes milliseconds, a whole number up to 4294967295: '{text}'"),
-                ))
-            }
-        }
+/// A fresh job id: 8 characters, letters and digits alternating (`k3x9q2m7`), random enough
+/// that two jobs never share one in practice. The id travels as the message's `message_id`.
+fn new_job_id() -> String {
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+    hasher.write_u128(now.map_or(0, |t| t.as_nanos()));
+    hasher.write_u32(std::process::id());
+    let mut bits = hasher.finish();
+    let mut id = String::new();
+    for i in 0..8 {
+        let (first, choices) = if i % 2 == 0 { (b'a', 26) } else { (b'0', 10) };
+        id.push(char::from(first + (bits % choices) as u8));
+        bits /= 26;
     }
-    Ok((ttl, common::parse_args(rest, HELP)?))
+    id
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn job_ids_alternate_letters_and_digits() {
+        let id = new_job_id();
+        assert_eq!(id.len(), 8);
+        for (i, c) in id.chars().enumerate() {
+            assert!(if i % 2 == 0 {
+                c.is_ascii_lowercase()
+            } else {
+                c.is_ascii_digit()
+            });
+        }
+        // Random enough that two jobs never share one in practice: 1,000 of them, all different.
+        let ids: std::collections::HashSet<String> = (0..1000).map(|_| new_job_id()).collect();
+        assert_eq!(ids.len(), 1000);
+    }
 }

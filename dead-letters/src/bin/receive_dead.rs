@@ -8,8 +8,8 @@
 //! which queue, and how many times. A message someone published here directly has none, or
 //! one the broker never wrote: this program says so in one line and goes on.
 
-use amiquip::ConsumerOptions;
-use dead_letters::{death, Job, DEAD};
+use amiquip::{AmqpProperties, AmqpValue, ConsumerOptions};
+use dead_letters::{Job, DEAD};
 use std::process::ExitCode;
 
 const HELP: &str = "Usage: receive_dead
@@ -33,20 +33,92 @@ fn main() -> ExitCode {
 
         for delivery in deliveries {
             let delivery = delivery?;
-            let job = Job::read(&delivery.properties, &delivery.body);
+            let Job { id, words, .. } = Job::read(&delivery.properties, &delivery.body);
             match death(&delivery.properties) {
-                Ok(death) => println!(
-                    " [x] Dead {}: {} (reason {}, from {})",
-                    job.id, job.words, death.reason, death.queue
-                ),
-                Err(why) => println!(
-                    " [!] Dead {}: {} (cannot say why: {why})",
-                    job.id, job.words
-                ),
+                Ok((reason, queue)) => {
+                    println!(" [x] Dead {id}: {words} (reason {reason}, from {queue})")
+                }
+                Err(why) => println!(" [!] Dead {id}: {words} (cannot say why: {why})"),
             }
             // Read and reported: the dead letter may go.
             consumer.ack(delivery)?;
         }
         Ok(())
     })
+}
+
+/// Why a message died: the reason and the queue of the latest entry of its `x-death` header
+/// (the broker adds one, the latest first, each time it dead-letters a message); or why that
+/// cannot be read: no header (never dead-lettered), or not what RabbitMQ writes.
+fn death(properties: &AmqpProperties) -> Result<(String, String), String> {
+    let headers = properties.headers().as_ref();
+    let Some(header) = headers.and_then(|headers| headers.get("x-death")) else {
+        return Err(
+            "it has no x-death header: it was published there directly, not dead-lettered".into(),
+        );
+    };
+    let latest = match header {
+        AmqpValue::FieldArray(entries) => entries.first(),
+        _ => None,
+    };
+    let text = |name: &str| match latest {
+        Some(AmqpValue::FieldTable(entry)) => match entry.get(name) {
+            Some(AmqpValue::LongString(text)) => Some(text.clone()),
+            _ => None,
+        },
+        _ => None,
+    };
+    match (text("reason"), text("queue")) {
+        (Some(reason), Some(queue)) => Ok((reason, queue)),
+        _ => Err("its x-death header is not the broker's: a list of tables, each with a reason and a queue".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use amiquip::FieldTable;
+
+    fn with_x_death(value: AmqpValue) -> AmqpProperties {
+        let mut headers = FieldTable::new();
+        headers.insert("x-death".into(), value);
+        AmqpProperties::default().with_headers(headers)
+    }
+
+    fn entry(reason: &str, queue: &str, count: i64) -> AmqpValue {
+        let mut table = FieldTable::new();
+        table.insert("reason".into(), AmqpValue::LongString(reason.into()));
+        table.insert("queue".into(), AmqpValue::LongString(queue.into()));
+        table.insert("count".into(), AmqpValue::LongLongInt(count));
+        AmqpValue::FieldTable(table)
+    }
+
+    #[test]
+    fn the_latest_death_is_the_first_entry() {
+        let properties = with_x_death(AmqpValue::FieldArray(vec![
+            entry("rejected", "jobs", 1),
+            entry("expired", "jobs.retry", 2),
+        ]));
+        assert_eq!(
+            death(&properties).unwrap(),
+            ("rejected".to_string(), "jobs".to_string())
+        );
+    }
+
+    #[test]
+    fn a_malformed_x_death_is_described_never_a_panic() {
+        let foreign = "its x-death header is not the broker's: a list of tables, each with a reason and a queue";
+        for value in [
+            AmqpValue::LongString("garbage".into()),
+            AmqpValue::FieldArray(vec![]),
+            AmqpValue::FieldArray(vec![AmqpValue::LongLongInt(7)]),
+            AmqpValue::FieldArray(vec![AmqpValue::FieldTable(FieldTable::new())]),
+        ] {
+            assert_eq!(death(&with_x_death(value)).unwrap_err(), foreign);
+        }
+        assert!(death(&AmqpProperties::default())
+            .unwrap_err()
+            .starts_with("it has no x-death header"));
+    }
 }

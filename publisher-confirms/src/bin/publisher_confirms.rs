@@ -5,21 +5,18 @@
 //!
 //! New here: confirms as a stream. On a channel in confirm mode the broker numbers what we
 //! publish 1, 2, 3... and acks (or nacks) each number, sometimes many at once (`multiple`:
-//! everything up to this number). Waiting for each confirm is simple and slow; waiting per batch
-//! is faster; tracking the outstanding numbers while publishing on is fastest; a window caps how
-//! many may be outstanding. Each strategy runs on a connection of its own and publishes to a
-//! server-named exclusive queue, which must hold every message before the next one starts.
+//! everything up to this number). Each strategy has a connection and a queue of its own.
 
-use amiquip::{Confirm, Publish, Queue, QueueDeclareOptions};
+use amiquip::{Confirm, Publish, QueueDeclareOptions};
 use crossbeam_channel::Receiver;
 use std::collections::BTreeMap;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 const HELP: &str = "Usage: publisher_confirms [message_count]
-Publishes message_count messages (default 50,000) four times, each time waiting for the
-broker's publisher confirms in another way (individually, in batches of 100, asynchronously,
-with a window of 1,000), and prints how long each took (chapter 7).";
+Publishes message_count messages (default 50,000) four times, waiting for the broker's confirms
+each time in another way (individually, in batches of 100, asynchronously, with a window of
+1,000), and prints how long each took (chapter 7).";
 
 /// How long one confirm may keep us waiting, as the official program's `waitForConfirmsOrDie(5_000)`.
 const CONFIRM_TIMEOUT: Duration = Duration::from_secs(5);
@@ -28,264 +25,178 @@ const WINDOW: usize = 1_000;
 
 fn main() -> ExitCode {
     common::run(|| {
-        let count = match common::args(HELP)?.as_slice() {
-            [] => 50_000,
-            [n] => match message_count(n) {
-                Some(n) if (1..=10_000_000).contains(&n) => n,
-                _ => {
-                    let problem = format!(
-                        "'{n}' is not a message count from 1 to 10,000,000 (e.g. 5000 or 5,000)"
-                    );
-                    return Err(common::usage(HELP, &problem));
-                }
-            },
-            _ => return Err(common::usage(HELP, "one message count at most")),
-        };
+        let count = message_count(common::Args::read(HELP)?)?;
 
         // Strategy 1: publish, then wait for that message's confirm before the next. One round
         // trip per message: simple, and the slowest.
-        let elapsed = publish_and_confirm(count, |outstanding| {
+        publish_and_confirm(count, "individually", |pending| {
             for i in 0..count {
-                outstanding.publish(i)?;
-                outstanding.wait_until_at_most(0)?;
+                pending.publish(i)?;
+                pending.wait_until_at_most(0)?;
             }
             Ok(())
         })?;
-        println!(
-            "Published {} messages individually in {} ms",
-            thousands(count),
-            thousands(elapsed)
-        );
 
         // Strategy 2: publish a batch, then wait for all its confirms. Far fewer waits; but when
         // something fails we only know that it was somewhere in the batch.
-        let elapsed = publish_and_confirm(count, |outstanding| {
+        publish_and_confirm(count, "in batch", |pending| {
             for i in 0..count {
-                outstanding.publish(i)?;
-                if outstanding.unconfirmed.len() == BATCH_SIZE {
-                    outstanding.wait_until_at_most(0)?;
+                pending.publish(i)?;
+                if pending.unconfirmed.len() == BATCH_SIZE {
+                    pending.wait_until_at_most(0)?;
                 }
             }
-            outstanding.wait_until_at_most(0)
+            pending.wait_until_at_most(0)
         })?;
-        println!(
-            "Published {} messages in batch in {} ms",
-            thousands(count),
-            thousands(elapsed)
-        );
 
         // Strategy 3: never stop to wait. Take in whatever confirms have arrived as we go (each
         // may settle many messages at once), and wait only at the end. Every message is still
         // tracked by its number, so a nack says exactly which ones.
-        let elapsed = publish_and_confirm(count, |outstanding| {
+        publish_and_confirm(count, "and handled confirms asynchronously", |pending| {
             for i in 0..count {
-                outstanding.publish(i)?;
-                outstanding.settle_arrived()?;
+                pending.publish(i)?;
+                while let Ok(confirm) = pending.confirms.try_recv() {
+                    settle(&mut pending.unconfirmed, confirm)?;
+                }
             }
-            outstanding.wait_until_at_most(0)
+            pending.wait_until_at_most(0)
         })?;
-        println!(
-            "Published {} messages and handled confirms asynchronously in {} ms",
-            thousands(count),
-            thousands(elapsed)
-        );
 
         // Strategy 4: asynchronous, but at most WINDOW messages unconfirmed at any time: a
         // bound on what we hold in memory (to publish again) and on how far we outrun the broker.
-        let elapsed = publish_and_confirm(count, |outstanding| {
+        publish_and_confirm(count, "with confirmation window", |pending| {
             for i in 0..count {
-                outstanding.wait_until_at_most(WINDOW - 1)?;
-                outstanding.publish(i)?;
+                pending.wait_until_at_most(WINDOW - 1)?;
+                pending.publish(i)?;
             }
-            outstanding.wait_until_at_most(0)
+            pending.wait_until_at_most(0)
         })?;
-        println!(
-            "Published {} messages with confirmation window in {} ms",
-            thousands(count),
-            thousands(elapsed)
-        );
         Ok(())
     })
 }
 
-/// A message count as a learner may write it: `5000`, or with thousands separators as this
-/// program prints counts, `5,000`.
-fn message_count(text: &str) -> Option<usize> {
-    let mut groups = text.split(',');
-    let first = groups.next()?;
-    let rest: Vec<&str> = groups.collect();
-    let digits = |group: &str| !group.is_empty() && group.bytes().all(|b| b.is_ascii_digit());
-    let well_grouped =
-        rest.is_empty() || (first.len() <= 3 && rest.iter().all(|group| group.len() == 3));
-    if !digits(first) || !rest.iter().all(|group| digits(group)) || !well_grouped {
-        return None;
-    }
-    text.replace(',', "").parse().ok()
+/// How many messages each strategy publishes: the argument (`5000` or `5,000`), else 50,000.
+fn message_count(args: common::Args) -> anyhow::Result<usize> {
+    let what = "a message count from 1 to 10,000,000 (e.g. 5000 or 5,000)";
+    let count = |n: &str| common::number(n, 1..=10_000_000, what);
+    let n = args.one(50_000, count, "one message count at most")?;
+    Ok(usize::try_from(n)?)
 }
 
-/// Runs one strategy on a connection of its own: a fresh server-named exclusive queue, confirm
-/// mode, then `strategy` publishes `count` messages and settles their confirms. Returns how
-/// many milliseconds that took, once the queue is seen to hold every message.
+/// Runs one strategy on a connection and exclusive queue of its own, in confirm mode: `strategy`
+/// publishes `count` messages and settles their confirms; once the queue holds them all, prints
+/// how long that took, as the official Java program does.
 fn publish_and_confirm(
     count: usize,
+    how: &str,
     strategy: impl FnOnce(&mut Outstanding) -> anyhow::Result<()>,
-) -> anyhow::Result<u128> {
-    let connection = common::connect()?;
-    let channel = connection.channel();
-    let queue = channel.queue_declare(
-        "",
-        QueueDeclareOptions {
-            exclusive: true,
-            ..Default::default()
-        },
-    )?;
+) -> anyhow::Result<()> {
+    let session = common::connect()?;
+    let channel = session.channel();
+    let exclusive = QueueDeclareOptions {
+        exclusive: true,
+        ..Default::default()
+    };
+    let queue = channel.queue_declare("", exclusive)?;
     // From here on the broker confirms every publish on this channel, numbering them from 1.
     let confirms = channel.listen_for_publisher_confirms()?;
     channel.enable_publisher_confirms()?;
 
     let start = Instant::now();
     let mut outstanding = Outstanding {
-        session: &connection,
-        queue: &queue,
+        session: &session,
+        queue: queue.name(),
         confirms,
-        unconfirmed: Unconfirmed::default(),
+        unconfirmed: BTreeMap::new(),
+        published: 0,
     };
-    if let Err(error) = strategy(&mut outstanding) {
-        // A lost connection shows only as confirms that stop coming: closing says why.
-        connection.close()?;
-        return Err(error);
-    }
+    strategy(&mut outstanding)?;
     let elapsed = start.elapsed().as_millis();
 
     // Confirmed means the queue has them: check it, as the broker itself counts them.
-    let held = channel
-        .queue_declare_passive(queue.name())?
-        .declared_message_count()
-        .unwrap_or(0);
+    let held = channel.queue_declare_passive(queue.name())?;
+    let held = held.declared_message_count().unwrap_or(0);
     if usize::try_from(held).ok() != Some(count) {
-        anyhow::bail!(common::Failure::new(format!(
-            "the queue holds {held} messages after {count} confirmed publishes"
-        )));
+        let line = format!("the queue holds {held} messages after {count} confirmed publishes");
+        anyhow::bail!(common::Failure::new(line));
     }
-    connection.close()?;
-    Ok(elapsed)
+    session.close()?;
+    let (count, elapsed) = (thousands(count), thousands(elapsed));
+    println!("Published {count} messages {how} in {elapsed} ms");
+    Ok(())
 }
 
-/// One strategy's publishing: where to, the broker's confirms, and what is not yet confirmed.
+/// One strategy's publishing: where to, the confirms, what is unconfirmed (sequence -> index).
 struct Outstanding<'s> {
     session: &'s common::Session,
-    queue: &'s Queue<'s>,
+    queue: &'s str,
     confirms: Receiver<Confirm>,
-    unconfirmed: Unconfirmed,
+    unconfirmed: BTreeMap<u64, usize>,
+    published: u64,
 }
 
 impl Outstanding<'_> {
-    /// Publishes message `index` (its body: the index as text) and remembers it as unconfirmed.
+    /// Publishes message `index` (the index as text), unconfirmed under the next sequence number.
     fn publish(&mut self, index: usize) -> anyhow::Result<()> {
         let body = index.to_string();
-        self.session
-            .channel()
-            .basic_publish("", Publish::new(body.as_bytes(), self.queue.name()))?;
-        self.unconfirmed.published(index);
+        let message = Publish::new(body.as_bytes(), self.queue);
+        self.session.channel().basic_publish("", message)?;
+        self.published += 1;
+        self.unconfirmed.insert(self.published, index);
         Ok(())
     }
 
-    /// Takes in the confirms that have already arrived, without waiting.
-    fn settle_arrived(&mut self) -> anyhow::Result<()> {
-        while let Ok(confirm) = self.confirms.try_recv() {
-            self.unconfirmed.settle(confirm)?;
-        }
-        Ok(())
-    }
-
-    /// Waits until at most `limit` messages are unconfirmed, as every chapter waits for a
-    /// confirm (`Session::confirm`): an alarm that blocks the connection ends it at once, and
-    /// the broker's silence after [`CONFIRM_TIMEOUT`], naming the messages it never confirmed.
+    /// Waits until at most `limit` messages are unconfirmed (`Session::confirm`: an alarm ends
+    /// it at once, silence after [`CONFIRM_TIMEOUT`], naming the messages never confirmed).
     fn wait_until_at_most(&mut self, limit: usize) -> anyhow::Result<()> {
         while self.unconfirmed.len() > limit {
             let Some(confirm) = self.session.confirm(&self.confirms, CONFIRM_TIMEOUT)? else {
-                anyhow::bail!(common::Failure::new(format!(
-                    "no confirm within {} s for {}",
-                    CONFIRM_TIMEOUT.as_secs(),
-                    messages(self.unconfirmed.by_sequence.values().copied())
-                ))
-                .hint("is the broker short of memory or disk? scripts/broker status"));
+                let what = messages(self.unconfirmed.values().copied());
+                return Err(common::not_confirmed(&what, CONFIRM_TIMEOUT));
             };
-            self.unconfirmed.settle(confirm)?;
+            settle(&mut self.unconfirmed, confirm)?;
         }
         Ok(())
     }
 }
 
-/// The messages published and not yet confirmed: sequence number (from 1) -> message index.
-#[derive(Default)]
-struct Unconfirmed {
-    by_sequence: BTreeMap<u64, usize>,
-    next_sequence: u64,
-}
-
-impl Unconfirmed {
-    fn len(&self) -> usize {
-        self.by_sequence.len()
-    }
-
-    /// Message `index` was published: the broker gives it the next sequence number.
-    fn published(&mut self, index: usize) {
-        self.next_sequence += 1;
-        self.by_sequence.insert(self.next_sequence, index);
-    }
-
-    /// Settles what one confirm covers: its sequence number alone, or with `multiple` every
-    /// number up to it. A nack means the broker did not take those messages: an error.
-    fn settle(&mut self, confirm: Confirm) -> anyhow::Result<()> {
-        let (payload, acked) = match confirm {
-            Confirm::Ack(payload) => (payload, true),
-            Confirm::Nack(payload) => (payload, false),
-        };
-        let settled: Vec<usize> = if payload.multiple {
-            let rest = self.by_sequence.split_off(&(payload.delivery_tag + 1));
-            std::mem::replace(&mut self.by_sequence, rest)
-                .into_values()
-                .collect()
-        } else {
-            self.by_sequence
-                .remove(&payload.delivery_tag)
-                .into_iter()
-                .collect()
-        };
-        if !acked {
-            anyhow::bail!(common::Failure::new(format!(
-                "the broker refused (nacked) {}",
-                messages(settled.into_iter())
-            ))
-            .hint("the queue may be full (a max-length policy), or the broker short of memory or disk"));
+/// Settles one confirm: its sequence number, or with `multiple` all up to it. A nack: an error.
+fn settle(unconfirmed: &mut BTreeMap<u64, usize>, confirm: Confirm) -> anyhow::Result<()> {
+    let (payload, acked) = match confirm {
+        Confirm::Ack(payload) => (payload, true),
+        Confirm::Nack(payload) => (payload, false),
+    };
+    let settled: Vec<usize> = match payload.multiple {
+        true => {
+            let rest = unconfirmed.split_off(&(payload.delivery_tag + 1));
+            std::mem::replace(unconfirmed, rest).into_values().collect()
         }
-        Ok(())
+        false => Vec::from_iter(unconfirmed.remove(&payload.delivery_tag)),
+    };
+    if !acked {
+        let refused = messages(settled.into_iter());
+        anyhow::bail!(common::Failure::new(format!("the broker refused (nacked) {refused}")).hint(
+            "the queue may be full (a max-length policy), or the broker short of memory or disk"
+        ));
     }
+    Ok(())
 }
 
 /// "message 7" or "messages 3-9, 12 (8 in all)": indices in ranges, at most five ranges shown.
 fn messages(indices: impl Iterator<Item = usize>) -> String {
     let mut ranges: Vec<(usize, usize)> = Vec::new();
-    let mut total = 0;
     for i in indices {
-        total += 1;
         match ranges.last_mut() {
             Some((_, end)) if *end + 1 == i => *end = i,
             _ => ranges.push((i, i)),
         }
     }
-    let mut shown: Vec<String> = ranges
-        .iter()
-        .take(5)
-        .map(|&(a, b)| {
-            if a == b {
-                a.to_string()
-            } else {
-                format!("{a}-{b}")
-            }
-        })
-        .collect();
+    let total: usize = ranges.iter().map(|(first, last)| last - first + 1).sum();
+    let range = |&(first, last): &(usize, usize)| match first == last {
+        true => first.to_string(),
+        false => format!("{first}-{last}"),
+    };
+    let mut shown: Vec<String> = ranges.iter().take(5).map(range).collect();
     if ranges.len() > 5 {
         shown.push("...".to_string());
     }
@@ -298,18 +209,18 @@ fn messages(indices: impl Iterator<Item = usize>) -> String {
 /// A number as the official Java program prints it (`%,d`): 50000 -> 50,000.
 fn thousands(n: impl ToString) -> String {
     let digits = n.to_string();
-    let mut out = String::new();
-    for (i, digit) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(digit);
-    }
-    out
+    let groups: Vec<&str> = digits
+        .as_bytes()
+        .rchunks(3)
+        .rev()
+        .map(|g| std::str::from_utf8(g).unwrap_or("?"))
+        .collect();
+    groups.join(",")
 }
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
     use amiquip::ConfirmPayload;
 
@@ -320,12 +231,21 @@ mod tests {
         })
     }
 
-    fn outstanding(n: u64) -> Unconfirmed {
-        let mut unconfirmed = Unconfirmed::default();
-        for index in 0..n as usize {
-            unconfirmed.published(index);
-        }
-        unconfirmed
+    /// `n` messages published, none confirmed: sequence numbers 1..=n, indices 0..n.
+    fn outstanding(n: u64) -> BTreeMap<u64, usize> {
+        (1..=n)
+            .map(|sequence| (sequence, sequence as usize - 1))
+            .collect()
+    }
+
+    #[test]
+    fn the_default_is_50000_messages_as_in_the_official_program() {
+        // Four strategies of 50,000 publishes each: what a run without arguments does (the
+        // strategies themselves run with a small count against the fake broker and a real one).
+        let count = |args: &[&str]| message_count(common::Args::from_words(HELP, args));
+        assert_eq!(count(&[]).unwrap(), 50_000);
+        assert_eq!(count(&["2,500"]).unwrap(), 2_500);
+        assert!(count(&["0"]).is_err());
     }
 
     #[test]
@@ -339,48 +259,29 @@ mod tests {
     #[test]
     fn a_multiple_ack_settles_everything_up_to_its_number() {
         let mut o = outstanding(10);
-        assert!(o.settle(ack(4, true)).is_ok());
-        assert_eq!(
-            o.by_sequence.keys().copied().collect::<Vec<_>>(),
-            [5, 6, 7, 8, 9, 10]
-        );
-        assert!(o.settle(ack(7, false)).is_ok());
+        assert!(settle(&mut o, ack(4, true)).is_ok());
+        assert_eq!(o.keys().copied().collect::<Vec<_>>(), [5, 6, 7, 8, 9, 10]);
+        assert!(settle(&mut o, ack(7, false)).is_ok());
         assert_eq!(o.len(), 5);
-        assert!(o.settle(ack(10, true)).is_ok());
+        assert!(settle(&mut o, ack(10, true)).is_ok());
         assert_eq!(o.len(), 0);
     }
 
     #[test]
     fn a_nack_names_the_messages_it_covers() {
         let mut o = outstanding(20);
-        let error = o.settle(Confirm::Nack(ConfirmPayload {
-            delivery_tag: 12,
-            multiple: true,
-        }));
+        let error = settle(
+            &mut o,
+            Confirm::Nack(ConfirmPayload {
+                delivery_tag: 12,
+                multiple: true,
+            }),
+        );
         let line = common::describe(&error.err().unwrap_or_else(|| anyhow::anyhow!("no error")));
         assert!(
             line.starts_with("the broker refused (nacked) messages 0-11 (12 in all)"),
             "{line}"
         );
-    }
-
-    #[test]
-    fn a_count_may_be_written_with_thousands_separators_as_the_program_prints_it() {
-        assert_eq!(message_count("50,000"), Some(50_000));
-        assert_eq!(message_count("1,000,000"), Some(1_000_000));
-        assert_eq!(message_count("5000"), Some(5_000));
-        for bad in [
-            "5,0000",
-            ",500",
-            "50,",
-            "1,,000",
-            "12345,000",
-            "-5",
-            "5 000",
-            "",
-        ] {
-            assert_eq!(message_count(bad), None, "{bad}");
-        }
     }
 
     #[test]

@@ -11,7 +11,6 @@
 
 use amiquip::Publish;
 use std::process::ExitCode;
-use std::time::Duration;
 
 const HELP: &str = "Usage: send_stream
 Appends 'Hello, World!' to the stream 'hello-stream' (chapter 8), declaring the stream
@@ -22,29 +21,16 @@ const RETENTION_BYTES: i64 = 5_000_000_000;
 
 fn main() -> ExitCode {
     common::run(|| {
-        if !common::args(HELP)?.is_empty() {
-            return Err(common::usage(HELP, "send_stream takes no arguments"));
-        }
+        common::Args::read(HELP)?.none()?;
 
         let session = common::connect()?;
         let channel = session.channel();
         streams::declare_stream(channel, STREAM, RETENTION_BYTES)?;
 
-        // Confirm mode: the broker acks the message once the stream has written it.
-        let confirms = channel.listen_for_publisher_confirms()?;
-        channel.enable_publisher_confirms()?;
-        channel.basic_publish("", Publish::new(b"Hello, World!", STREAM))?;
-        match session.confirm(&confirms, Duration::from_secs(5))? {
-            Some(amiquip::Confirm::Ack(_)) => {}
-            Some(amiquip::Confirm::Nack(_)) => {
-                return Err(
-                    common::Failure::new("the broker refused the message (nack)")
-                        .hint("is the broker short of disk? scripts/broker status")
-                        .into(),
-                )
-            }
-            None => return Err(session.unconfirmed("the message", Duration::from_secs(5))),
-        }
+        // Confirmed, as chapter 7 teaches: the broker acks the message once the stream has
+        // written it.
+        let message = Publish::new(b"Hello, World!", STREAM);
+        session.publish_confirmed("", message, "the message")?;
         println!(" [x] Hello, World! message sent");
         session.close()
     })

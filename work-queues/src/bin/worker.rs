@@ -62,20 +62,29 @@ fn main() -> ExitCode {
     })
 }
 
-/// One dot's worth of work, from `WORKER_SECONDS_PER_DOT` (seconds, fractions allowed).
+/// How long one '.' of a task takes: `WORKER_SECONDS_PER_DOT` (fractions allowed), 1 s by default.
 fn seconds_per_dot() -> anyhow::Result<Duration> {
-    match std::env::var("WORKER_SECONDS_PER_DOT") {
-        Err(_) => Ok(Duration::from_secs(1)),
-        Ok(text) => text
-            .parse::<f64>()
-            .ok()
-            .and_then(|seconds| Duration::try_from_secs_f64(seconds).ok())
-            .ok_or_else(|| {
-                common::Failure::new(format!(
-                    "WORKER_SECONDS_PER_DOT is not a number of seconds: '{text}'"
-                ))
-                .hint("e.g. WORKER_SECONDS_PER_DOT=0.1")
-                .into()
-            }),
+    common::seconds(
+        "WORKER_SECONDS_PER_DOT",
+        Duration::from_secs(1),
+        true,
+        "0.1",
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    #[test]
+    fn without_worker_seconds_per_dot_a_dot_is_one_second_of_work() {
+        // The tests run workers with a shorter dot; this is what a learner's worker does.
+        std::env::remove_var("WORKER_SECONDS_PER_DOT");
+        assert_eq!(
+            super::seconds_per_dot().unwrap(),
+            std::time::Duration::from_secs(1)
+        );
+        std::env::set_var("WORKER_SECONDS_PER_DOT", "0");
+        assert!(super::seconds_per_dot().unwrap().is_zero());
     }
 }
