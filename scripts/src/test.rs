@@ -17,7 +17,8 @@ COURSE_TEST_PORT and COURSE_TEST_NODE move the node (two checkouts can test at o
 node a test starts is named after it (course-test-alarms, course-test-cluster1: the slot).
 Arguments go to `cargo nextest run` instead of --workspace (e.g. scripts/test -p hello, or
 scripts/test -p work-queues --test faults -- --nocapture). It runs the tests that a plain
-`cargo test` leaves out as needing RabbitMQ (--run-ignored all). Settings: scripts/nextest.toml.
+`cargo test` leaves out as needing RabbitMQ (--run-ignored all; scripts/test --workspace
+--run-ignored only runs those alone). Settings: scripts/nextest.toml.
 ";
 
 /// The cargo-nextest that scripts/test installs when the machine has none (0.9.91 or newer is
@@ -398,8 +399,10 @@ fn run_tests(slot: &Slot, broker: &mut Broker, caught: &Caught, args: &[String])
     let mut run = Command::new(&nextest);
     run.args(["nextest", "run", "--config-file"])
         .arg(slot.root.join("scripts/nextest.toml"))
-        .args(["--run-ignored", "all"])
         .current_dir(&slot.root);
+    if !chooses_ignored(args) {
+        run.args(["--run-ignored", "all"]);
+    }
     if args.is_empty() {
         run.arg("--workspace");
     } else {
@@ -410,9 +413,26 @@ fn run_tests(slot: &Slot, broker: &mut Broker, caught: &Caught, args: &[String])
     Ok(code(status))
 }
 
+/// Whether the arguments choose which tests run by their need of RabbitMQ (`--run-ignored
+/// only`: the tests that need it, as CI's second pass, on another RabbitMQ, runs them).
+fn chooses_ignored(args: &[String]) -> bool {
+    args.iter()
+        .take_while(|a| *a != "--")
+        .any(|a| a == "--run-ignored" || a.starts_with("--run-ignored="))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_tests_that_need_rabbitmq_can_be_chosen_alone() {
+        let args = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert!(chooses_ignored(&args(&["--workspace", "--run-ignored", "only"])));
+        assert!(chooses_ignored(&args(&["--run-ignored=only"])));
+        assert!(!chooses_ignored(&args(&["-p", "hello"])));
+        assert!(!chooses_ignored(&args(&["-p", "hello", "--", "--run-ignored"])));
+    }
 
     #[test]
     fn the_programs_are_built_in_the_tests_profile() {
