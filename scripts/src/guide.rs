@@ -269,29 +269,16 @@ impl Step {
             .map(|(n, v)| (n.to_string(), v.to_string()))
             .collect();
         let words: Vec<&str> = words[count..].iter().map(String::as_str).collect();
+        if let Some(program) = cargo_run(&words) {
+            let (name, args) = program.map_err(|e| format!("{e}: {command}"))?;
+            return Ok(Step::Program {
+                assignments,
+                name: name.to_string(),
+                args: args.iter().map(|a| a.to_string()).collect(),
+                redirect,
+            });
+        }
         match words.as_slice() {
-            ["cargo", "run", rest @ ..] => {
-                let rest: Vec<&str> = rest
-                    .iter()
-                    .copied()
-                    .filter(|w| *w != "-q" && *w != "--quiet")
-                    .collect();
-                let (name, args) = match rest.as_slice() {
-                    ["--bin", name] => (*name, &[][..]),
-                    ["--bin", name, "--", args @ ..] => (*name, args),
-                    _ => {
-                        return Err(format!(
-                            "expected cargo run --bin NAME [-- ARGS]: {command}"
-                        ))
-                    }
-                };
-                Ok(Step::Program {
-                    assignments,
-                    name: name.to_string(),
-                    args: args.iter().map(|a| a.to_string()).collect(),
-                    redirect,
-                })
-            }
             ["scripts/broker", args @ ..] if redirect.is_none() => Ok(Step::Broker {
                 assignments,
                 args: args.iter().map(|a| a.to_string()).collect(),
@@ -299,6 +286,24 @@ impl Step {
             _ => Err(format!("a guide cannot run: {command}")),
         }
     }
+}
+
+/// The program and its arguments of `cargo run [-q] --bin NAME [-- ARGS...]`, as a guide
+/// writes a program's command; `None` for another command.
+pub fn cargo_run<'a>(words: &[&'a str]) -> Option<Result<(&'a str, Vec<&'a str>), String>> {
+    let ["cargo", "run", rest @ ..] = words else {
+        return None;
+    };
+    let rest: Vec<&str> = rest
+        .iter()
+        .copied()
+        .filter(|w| *w != "-q" && *w != "--quiet")
+        .collect();
+    Some(match rest.as_slice() {
+        ["--bin", name] => Ok((*name, Vec::new())),
+        ["--bin", name, "--", args @ ..] => Ok((*name, args.to_vec())),
+        _ => Err("expected cargo run --bin NAME [-- ARGS]".to_string()),
+    })
 }
 
 /// Whether `scripts/broker ARGS` only looks (a listing or a status): such a command is polled

@@ -427,11 +427,14 @@ mod tests {
 
     #[test]
     fn the_tests_that_need_rabbitmq_can_be_chosen_alone() {
-        let args = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        assert!(chooses_ignored(&args(&["--workspace", "--run-ignored", "only"])));
-        assert!(chooses_ignored(&args(&["--run-ignored=only"])));
-        assert!(!chooses_ignored(&args(&["-p", "hello"])));
-        assert!(!chooses_ignored(&args(&["-p", "hello", "--", "--run-ignored"])));
+        let chooses = |line: &str| {
+            let args: Vec<String> = line.split_whitespace().map(String::from).collect();
+            chooses_ignored(&args)
+        };
+        assert!(chooses("--workspace --run-ignored only"));
+        assert!(chooses("--run-ignored=only"));
+        assert!(!chooses("-p hello"));
+        assert!(!chooses("-p hello -- --run-ignored"));
     }
 
     #[test]

@@ -15,8 +15,8 @@ use super::{
     broker_version, program_command, text, workspace_root, Cluster, Running, Vhost, PATIENCE,
 };
 use scripts::guide::{
-    chosen, commands, is_listing, is_variable_name, normalize, replace_number, runnable_blocks,
-    sections, shell_words, split_redirect, Block,
+    cargo_run, chosen, commands, is_listing, is_variable_name, normalize, replace_number,
+    runnable_blocks, sections, shell_words, split_redirect, Block,
 };
 use scripts::nodes;
 use std::collections::HashMap;
@@ -260,44 +260,29 @@ impl Section<'_> {
         variables: &[(String, String)],
     ) -> Command {
         let words: Vec<String> = words.iter().map(|w| self.place.to_test(w)).collect();
-        match words
-            .iter()
-            .map(String::as_str)
-            .collect::<Vec<_>>()
-            .as_slice()
-        {
-            ["cargo", "run", rest @ ..] => {
-                let rest: Vec<&str> = rest
-                    .iter()
-                    .copied()
-                    .filter(|w| *w != "-q" && *w != "--quiet")
-                    .collect();
-                let (name, args) = match rest.as_slice() {
-                    ["--bin", name] => (*name, &[][..]),
-                    ["--bin", name, "--", args @ ..] => (*name, args),
-                    _ => panic!(
-                        "{}: expected cargo run --bin NAME [-- ARGS]: {words:?}",
+        let words: Vec<&str> = words.iter().map(String::as_str).collect();
+        if let Some(program) = cargo_run(&words) {
+            let (name, args) =
+                program.unwrap_or_else(|e| panic!("{}: {e}: {words:?}", self.where_(line)));
+            let program = self
+                .programs
+                .get(name)
+                .unwrap_or_else(|| panic!("{}: unknown program {name}", self.where_(line)));
+            let mut command = match self.place {
+                Place::Vhost(vhost) => vhost.command(program, &args),
+                Place::Cluster(_) => {
+                    assert!(
+                        variables.iter().any(|(name, _)| name == "AMQP_URL"),
+                        "{}: on the cluster, a program needs AMQP_URL",
                         self.where_(line)
-                    ),
-                };
-                let program = self
-                    .programs
-                    .get(name)
-                    .unwrap_or_else(|| panic!("{}: unknown program {name}", self.where_(line)));
-                let mut command = match self.place {
-                    Place::Vhost(vhost) => vhost.command(program, args),
-                    Place::Cluster(_) => {
-                        assert!(
-                            variables.iter().any(|(name, _)| name == "AMQP_URL"),
-                            "{}: on the cluster, a program needs AMQP_URL",
-                            self.where_(line)
-                        );
-                        program_command(program, args)
-                    }
-                };
-                command.envs(self.env.iter().copied());
-                command
-            }
+                    );
+                    program_command(program, &args)
+                }
+            };
+            command.envs(self.env.iter().copied());
+            return command;
+        }
+        match words.as_slice() {
             ["scripts/broker", args @ ..] => {
                 let mut command = super::broker_command();
                 command.args(args).envs(self.env.iter().copied());
