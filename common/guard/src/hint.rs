@@ -23,10 +23,15 @@ pub fn broker(args: &str) -> String {
 /// The command that shows the broker's state: `scripts/broker status`, or `scripts/broker
 /// cluster status` when the program was given a cluster's nodes.
 pub fn status() -> String {
-    broker(match SEVERAL_BROKERS.load(Ordering::Relaxed) {
+    broker(status_args(SEVERAL_BROKERS.load(Ordering::Relaxed)))
+}
+
+/// What [`status`] asks `scripts/broker`, given `several` brokers or one.
+fn status_args(several: bool) -> &'static str {
+    match several {
         true => "cluster status",
         false => "status",
-    })
+    }
 }
 
 /// How to start the broker, as a hint's sentence.
@@ -63,6 +68,22 @@ mod tests {
         assert_eq!(
             broker_on(false, "delete_queue -p 'v' 'hello'"),
             "scripts/broker delete_queue -p 'v' 'hello'"
+        );
+    }
+
+    #[test]
+    fn given_several_brokers_the_status_hint_names_the_clusters_status() {
+        assert_eq!(
+            broker_on(false, status_args(false)),
+            "scripts/broker status"
+        );
+        assert_eq!(
+            broker_on(false, status_args(true)),
+            "scripts/broker cluster status"
+        );
+        assert_eq!(
+            broker_on(true, status_args(true)),
+            "rabbitmqctl cluster_status"
         );
     }
 
