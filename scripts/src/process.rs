@@ -53,16 +53,9 @@ pub fn quietly_bounded(command: &mut Command, limit: Duration) -> Ended {
     }
 }
 
-/// Runs `command` to its end, at most `limit`, and returns what it printed (stdin: nothing).
-/// `None` if it could not be started or ran past its limit.
-pub fn output_bounded(command: &mut Command, limit: Duration) -> Option<Output> {
-    let mut child = command
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .ok()?;
-    let readers = [
+/// A spawned child's stdout and stderr (where piped), taken from it to be read by threads.
+pub fn outputs(child: &mut Child) -> [Option<Box<dyn Read + Send>>; 2] {
+    [
         child
             .stdout
             .take()
@@ -72,7 +65,29 @@ pub fn output_bounded(command: &mut Command, limit: Duration) -> Option<Output> 
             .take()
             .map(|e| Box::new(e) as Box<dyn Read + Send>),
     ]
-    .map(|output| {
+}
+
+/// `program` run as root: through sudo unless we are root already.
+pub fn as_root(program: &str) -> Command {
+    if is_root() {
+        Command::new(program)
+    } else {
+        let mut command = Command::new("sudo");
+        command.arg(program);
+        command
+    }
+}
+
+/// Runs `command` to its end, at most `limit`, and returns what it printed (stdin: nothing).
+/// `None` if it could not be started or ran past its limit.
+pub fn output_bounded(command: &mut Command, limit: Duration) -> Option<Output> {
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .ok()?;
+    let readers = outputs(&mut child).map(|output| {
         std::thread::spawn(move || {
             let mut bytes = Vec::new();
             if let Some(mut output) = output {

@@ -221,13 +221,7 @@ fn python(root: &Path) -> Result<PathBuf> {
         say(
             "installing python3-venv (apt-get) for the interoperability tests' virtual environment",
         );
-        let mut install = if process::is_root() {
-            Command::new("env")
-        } else {
-            let mut sudo = Command::new("sudo");
-            sudo.arg("env");
-            sudo
-        };
+        let mut install = process::as_root("env");
         install
             .args([
                 "DEBIAN_FRONTEND=noninteractive",

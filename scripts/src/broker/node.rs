@@ -35,17 +35,6 @@ pub(super) fn foreign(mut command: Command) -> Command {
     command
 }
 
-/// `command` run as root: through sudo unless we are root.
-fn as_root(program: &str) -> Command {
-    if process::is_root() {
-        Command::new(program)
-    } else {
-        let mut command = Command::new("sudo");
-        command.arg(program);
-        command
-    }
-}
-
 /// Whether dpkg says `package` is installed.
 fn installed(package: &str) -> bool {
     process::succeeds(Command::new("dpkg").args(["-s", package]))
@@ -414,12 +403,12 @@ impl Broker {
             .non_empty("BROKER_SYSTEMD_DIR")
             .map_or_else(|| PathBuf::from("/run/systemd/system"), PathBuf::from);
         say(&format!("installing {list}..."));
-        let updated = process::status(as_root("apt-get").args(["update", "-qq"]))?;
+        let updated = process::status(process::as_root("apt-get").args(["update", "-qq"]))?;
         if !updated.success() {
             bail!("apt-get update failed (exit status {})", code(updated));
         }
         let installing = process::status(
-            as_root("env")
+            process::as_root("env")
                 .args([
                     "DEBIAN_FRONTEND=noninteractive",
                     "apt-get",
@@ -453,7 +442,9 @@ impl Broker {
             units.extend(["epmd.socket", "epmd.service"]);
         }
         for unit in &units {
-            process::succeeds(as_root("systemctl").args(["disable", "--now", "--quiet", unit]));
+            process::succeeds(
+                process::as_root("systemctl").args(["disable", "--now", "--quiet", unit]),
+            );
         }
         say(&format!(
             "stopped and disabled what installing rabbitmq-server started ({}): the course runs its own node, on loopback",

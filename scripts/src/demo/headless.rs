@@ -4,7 +4,7 @@
 use super::{Desk, Printed, PATIENCE};
 use crate::process::{self, Ended};
 use anyhow::{bail, Context, Result};
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -27,17 +27,7 @@ impl Running {
             .spawn()
             .with_context(|| format!("cannot start {}", command.get_program().to_string_lossy()))?;
         let lines = Arc::new(Mutex::new(Vec::new()));
-        let outputs: [Option<Box<dyn Read + Send>>; 2] = [
-            child
-                .stdout
-                .take()
-                .map(|o| Box::new(o) as Box<dyn Read + Send>),
-            child
-                .stderr
-                .take()
-                .map(|e| Box::new(e) as Box<dyn Read + Send>),
-        ];
-        let readers = outputs
+        let readers = process::outputs(&mut child)
             .into_iter()
             .flatten()
             .map(|output| {
