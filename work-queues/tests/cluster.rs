@@ -32,7 +32,14 @@ fn a_thousand_confirmed_tasks_are_all_done_when_the_leaders_node_is_killed_mid_r
     queue_tasks(&cluster.address(1), &tasks, 100);
     let queue = cluster.rabbitmqctl(
         2,
-        &["list_queues", "-p", "cluster", "name", "type", "leader"],
+        &[
+            "list_queues",
+            "-p",
+            cluster.vhost(),
+            "name",
+            "type",
+            "leader",
+        ],
     );
     let leader = format!("task_queue\tquorum\t{}1@localhost", cluster.name());
     assert!(queue.contains(&leader), "{queue}");
@@ -68,7 +75,8 @@ fn a_thousand_confirmed_tasks_are_all_done_when_the_leaders_node_is_killed_mid_r
     ended.push(lines);
     // How long the cluster takes to elect a new leader, as node 2 reports it.
     let failover = eventually_within(Duration::from_secs(60), "a new leader", || {
-        let queue = cluster.rabbitmqctl(2, &["list_queues", "-p", "cluster", "name", "leader"]);
+        let queue =
+            cluster.rabbitmqctl(2, &["list_queues", "-p", cluster.vhost(), "name", "leader"]);
         let leader = queue.lines().find_map(|l| l.strip_prefix("task_queue\t"))?;
         let first = format!("{}1@localhost", cluster.name());
         (!leader.is_empty() && leader != first).then(|| killed.elapsed())

@@ -835,9 +835,9 @@ pub fn text(output: &Output) -> (String, String) {
 }
 
 /// The test slot's three-node cluster (`scripts/broker cluster` with the node names
-/// `<slot>-cluster1..3`, see [`slot`]), on free ports, its vhost `cluster` making plain durable
-/// queues quorum queues. One test at a time uses it: in this process a lock says so, and
-/// between processes (cargo-nextest runs each test in a process of its own) the test group
+/// `<slot>-cluster1..3`, see [`slot`]), on free ports, with a vhost of the test's own making
+/// plain durable queues quorum queues. One test at a time uses it: in this process a lock says
+/// so, and between processes (cargo-nextest runs each test in a process of its own) the test group
 /// `cluster` of `scripts/nextest.toml` does. A guide gets a cluster of its own ([`reserve`]).
 ///
 /// [`reserve`]: Cluster::reserve
@@ -845,6 +845,9 @@ pub struct Cluster {
     /// The AMQP port of node 1; nodes 2 and 3 have the next two.
     pub port: u16,
     name: String,
+    /// The vhost the test works in: `cluster` (a guide's, as the guide uses it), or
+    /// `cluster-<pid>` (the shared cluster's, see [`Cluster::shared`]).
+    vhost: String,
     env: Vec<(String, String)>,
     /// Reset when dropped (a guide's cluster), or left running for the next test (shared).
     reset_when_dropped: bool,
@@ -852,7 +855,7 @@ pub struct Cluster {
 }
 
 impl Cluster {
-    /// The slot's cluster, running, with all three nodes up and a fresh vhost `cluster`: the
+    /// The slot's cluster, running, with all three nodes up and a vhost of this test's own: the
     /// one an earlier test left (its nodes that a test killed started again), or a new one
     /// (about 20 s on 2 cores). It stays up for the next test; `scripts/test` stops it at its end.
     pub fn shared() -> Cluster {
@@ -863,11 +866,35 @@ impl Cluster {
             cluster.broker(&["reset"]);
             cluster.broker(&["start"]);
         }
+        cluster.vhost = cluster.fresh_vhost();
         cluster
     }
 
-    /// Makes the cluster an earlier test left whole again, with a fresh vhost `cluster`: false
-    /// if there is none, or it cannot be made whole within a minute.
+    /// A vhost named after this test's process (`cluster-<pid>`), making plain durable queues
+    /// quorum queues; the vhosts of earlier tests are deleted. Never the same name twice: on
+    /// RabbitMQ 3.10.8, nodes killed a second after a vhost's deletion and the re-declaration of
+    /// its quorum queue under the same names restarted with neither member ("quorum queue
+    /// cluster_task_queue could not be restarted {error,enoent}"), and the queue had no majority
+    /// ever after (seen once in CI, in
+    /// `with_two_of_three_nodes_down_new_task_fails_clearly_and_no_confirmed_task_is_lost`).
+    fn fresh_vhost(&self) -> String {
+        let vhost = format!("cluster-{}", std::process::id());
+        let listed = self.rabbitmqctl(1, &["list_vhosts", "--silent"]);
+        for old in listed.lines().map(str::trim) {
+            if old == "cluster" || old.starts_with("cluster-") {
+                let _ = self.rabbitmqctl(1, &["delete_vhost", old]);
+            }
+        }
+        self.rabbitmqctl(1, &["add_vhost", &vhost, "--default-queue-type", "quorum"]);
+        self.rabbitmqctl(
+            1,
+            &["set_permissions", "-p", &vhost, "guest", ".*", ".*", ".*"],
+        );
+        vhost
+    }
+
+    /// Makes the cluster an earlier test left whole again: false if there is none, or it
+    /// cannot be made whole within a minute.
     fn reuse(&self) -> bool {
         let up = |n: u16| self.pid_of(n).is_some();
         if !(1..=3).any(up) {
@@ -895,23 +922,6 @@ impl Cluster {
             }
             std::thread::sleep(Duration::from_millis(200));
         }
-        let _ = self.rabbitmqctl(1, &["delete_vhost", "cluster"]);
-        self.rabbitmqctl(
-            1,
-            &["add_vhost", "cluster", "--default-queue-type", "quorum"],
-        );
-        self.rabbitmqctl(
-            1,
-            &[
-                "set_permissions",
-                "-p",
-                "cluster",
-                "guest",
-                ".*",
-                ".*",
-                ".*",
-            ],
-        );
         true
     }
 
@@ -952,6 +962,7 @@ impl Cluster {
                 ("BROKER_CLUSTER_PORT".into(), port.to_string()),
             ],
             name,
+            vhost: "cluster".into(),
             reset_when_dropped: true,
             _one_at_a_time: guard,
         }
@@ -963,13 +974,18 @@ impl Cluster {
         &self.name
     }
 
-    /// `AMQP_URL` with the three nodes, `first` first (1, 2 or 3), in vhost `cluster`.
+    /// The vhost the test works in ([`Cluster::shared`]'s own, or a guide's `cluster`).
+    pub fn vhost(&self) -> &str {
+        &self.vhost
+    }
+
+    /// `AMQP_URL` with the three nodes, `first` first (1, 2 or 3), in the test's vhost.
     pub fn url(&self, first: u16) -> String {
         let mut nodes = vec![first];
         nodes.extend((1..=3).filter(|n| *n != first));
         nodes
             .iter()
-            .map(|n| format!("amqp://localhost:{}/cluster", self.node_port(*n)))
+            .map(|n| format!("amqp://localhost:{}/{}", self.node_port(*n), self.vhost))
             .collect::<Vec<_>>()
             .join(",")
     }
@@ -981,10 +997,14 @@ impl Cluster {
         command
     }
 
-    /// The address of node `n` alone, in vhost `cluster`.
+    /// The address of node `n` alone, in the test's vhost.
     pub fn address(&self, n: u16) -> common::BrokerAddress {
-        common::BrokerAddress::parse_url(&format!("amqp://localhost:{}/cluster", self.node_port(n)))
-            .unwrap()
+        common::BrokerAddress::parse_url(&format!(
+            "amqp://localhost:{}/{}",
+            self.node_port(n),
+            self.vhost
+        ))
+        .unwrap()
     }
 
     /// Node `n`'s AMQP port (1, 2 or 3).
