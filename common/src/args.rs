@@ -12,7 +12,8 @@ Environment:
   AMQP_URL           the broker as an AMQP URI, e.g. amqp://user:pass@host:5672/%2f
                      (percent-encode '@' ':' '/' '%' ',' in each part; amqps:// for TLS;
                      several, separated by commas: the nodes of a cluster, tried in order;
-                     waits: ?heartbeat=S&connection_timeout=MS&request_timeout=MS)
+                     waits: ?heartbeat=S&connection_timeout=MS&request_timeout=MS
+                     &confirm_timeout=MS)
   RABBITMQ_HOST      when AMQP_URL is not set: host (default localhost)
   RABBITMQ_PORT        port (default 5672)
   RABBITMQ_USER        user (default guest; guest may log in over loopback only)

@@ -76,5 +76,11 @@ pub fn connect_to(address: &BrokerAddress) -> anyhow::Result<Session> {
     let channel = connection.open_channel(None).map_err(explain)?;
     guard::lock(watch).handshake_done = true;
     log::debug!("connected to {address}");
-    Ok(Session::new(channel, connection, blocked, watchdog))
+    Ok(Session::new(
+        channel,
+        connection,
+        blocked,
+        watchdog,
+        address.confirm_timeout,
+    ))
 }

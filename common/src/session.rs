@@ -26,27 +26,30 @@ pub struct Session {
     blocked: Receiver<ConnectionBlockedNotification>,
     /// The connection's watchdog, and what its guard knows; the watchdog ends with the session.
     watchdog: guard::Watchdog,
+    /// How long [`Session::publish_confirmed`] waits for the broker's confirm (30 s, or
+    /// `?confirm_timeout=MS` in `AMQP_URL`).
+    confirm_timeout: Duration,
 }
 
 /// How long closing may take before we give up on the broker's answer.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// How long [`Session::publish_confirmed`] waits for the broker's confirm.
-const CONFIRM_TIMEOUT: Duration = Duration::from_secs(30);
-
 impl Session {
-    /// A session of the connection `connection` (whose guard is `watchdog`), on `channel`.
+    /// A session of the connection `connection` (whose guard is `watchdog`), on `channel`;
+    /// its publishers wait `confirm_timeout` for a confirm.
     pub(crate) fn new(
         channel: Channel,
         connection: Connection,
         blocked: Receiver<ConnectionBlockedNotification>,
         watchdog: guard::Watchdog,
+        confirm_timeout: Duration,
     ) -> Session {
         guard::registry::register(watchdog.shared());
         Session {
             open: Some((channel, connection)),
             blocked,
             watchdog,
+            confirm_timeout,
         }
     }
 
@@ -105,7 +108,7 @@ impl Session {
 
     /// Publishes `publish` to `exchange` as chapter 7 teaches: `mandatory` (a message that no
     /// queue takes comes back), on the channel in confirm mode, and waits 30 s at most for the
-    /// broker's confirm. An error, naming `what` (`the job`), unless the broker acked it and no
+    /// broker's confirm (`?confirm_timeout=MS` in `AMQP_URL`). An error, naming `what` (`the job`), unless the broker acked it and no
     /// queue returned it.
     pub fn publish_confirmed(
         &self,
@@ -119,8 +122,8 @@ impl Session {
         channel.enable_publisher_confirms()?;
         publish.mandatory = true;
         channel.basic_publish(exchange, publish)?;
-        let Some(confirm) = self.confirm(&confirms, CONFIRM_TIMEOUT)? else {
-            return Err(not_confirmed(what, CONFIRM_TIMEOUT));
+        let Some(confirm) = self.confirm(&confirms, self.confirm_timeout)? else {
+            return Err(not_confirmed(what, self.confirm_timeout));
         };
         // The broker sends a message's return before its ack.
         if let Ok(returned) = returns.try_recv() {

@@ -21,6 +21,11 @@ const DEFAULT_CONNECTION_TIMEOUT: Duration = Duration::from_secs(5);
 /// broker that takes a request and never answers it ends the program then, naming the request.
 const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(20);
 
+/// How long a publisher waits for the broker's confirm of a message (chapter 7's idea, used by
+/// `new_task --confirm`, chapter 8's `send_stream` and chapter 9): a broker that cannot store it
+/// (a quorum queue without the majority of its nodes) may never answer.
+const DEFAULT_CONFIRM_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// The broker's address and the credentials to log in with.
 ///
 /// Read it with [`BrokerAddress::from_env`]: `AMQP_URL` when set, else the `RABBITMQ_*`
@@ -44,6 +49,8 @@ pub struct BrokerAddress {
     pub connection_timeout: Duration,
     /// Limit for the broker's answer to each request once connected (a declare, a consume).
     pub request_timeout: Duration,
+    /// Limit for the broker's confirm of a published message, where the program waits for one.
+    pub confirm_timeout: Duration,
     /// A PEM file of CA certificates to trust for `amqps://`, besides the system's.
     pub cacertfile: Option<PathBuf>,
     /// Whether the address came from `AMQP_URL` (for hints that name the right variables).
@@ -107,6 +114,7 @@ impl BrokerAddress {
                     heartbeat: DEFAULT_HEARTBEAT_SECS,
                     connection_timeout: DEFAULT_CONNECTION_TIMEOUT,
                     request_timeout: DEFAULT_REQUEST_TIMEOUT,
+                    confirm_timeout: DEFAULT_CONFIRM_TIMEOUT,
                     cacertfile: None,
                     from_url: false,
                 }
@@ -120,9 +128,9 @@ impl BrokerAddress {
 
     /// Parses an AMQP URI (`amqp://user:pass@host:port/vhost?heartbeat=10`) as RabbitMQ's URI
     /// specification says: each part percent-decoded, `amqps` for TLS (port 5671 by default).
-    /// Query parameters understood: `heartbeat` (seconds), `connection_timeout` and
-    /// `request_timeout` (milliseconds), `cacertfile` (a PEM file of CAs to trust). No error message repeats the URL, since it
-    /// may hold the password.
+    /// Query parameters understood: `heartbeat` (seconds), `connection_timeout`,
+    /// `request_timeout` and `confirm_timeout` (milliseconds), `cacertfile` (a PEM file of CAs
+    /// to trust). No error message repeats the URL, since it may hold the password.
     pub fn parse_url(url: &str) -> anyhow::Result<Self> {
         let bad = |what: &str| {
             Failure::new(format!("AMQP_URL is not a valid AMQP URI: {what}")).hint(URL_HINT)
@@ -177,6 +185,7 @@ impl BrokerAddress {
             heartbeat: DEFAULT_HEARTBEAT_SECS,
             connection_timeout: DEFAULT_CONNECTION_TIMEOUT,
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
+            confirm_timeout: DEFAULT_CONFIRM_TIMEOUT,
             cacertfile: None,
             from_url: true,
         };
@@ -196,10 +205,14 @@ impl BrokerAddress {
                     let millis: u64 = value.parse().map_err(|_| bad("request_timeout must be a number of milliseconds"))?;
                     address.request_timeout = Duration::from_millis(millis.max(1));
                 }
+                "confirm_timeout" => {
+                    let millis: u64 = value.parse().map_err(|_| bad("confirm_timeout must be a number of milliseconds"))?;
+                    address.confirm_timeout = Duration::from_millis(millis.max(1));
+                }
                 "cacertfile" => address.cacertfile = Some(value.into()),
                 _ => {
                     return Err(bad(&format!(
-                        "the parameter '{key}' is not supported (supported: heartbeat, connection_timeout, request_timeout, cacertfile)"
+                        "the parameter '{key}' is not supported (supported: heartbeat, connection_timeout, request_timeout, confirm_timeout, cacertfile)"
                     ))
                     .into())
                 }
@@ -262,6 +275,7 @@ impl fmt::Debug for BrokerAddress {
             .field("heartbeat", &self.heartbeat)
             .field("connection_timeout", &self.connection_timeout)
             .field("request_timeout", &self.request_timeout)
+            .field("confirm_timeout", &self.confirm_timeout)
             .field("cacertfile", &self.cacertfile)
             .finish()
     }
@@ -378,9 +392,10 @@ mod tests {
     }
 
     #[test]
-    fn the_waits_default_to_a_10_s_heartbeat_5_s_to_connect_and_20_s_per_request() {
-        // The tests set them short (?heartbeat=1, ?connection_timeout=, ?request_timeout=) and
-        // prove the behaviour at the bound; these are the bounds a learner gets.
+    fn the_waits_default_to_a_10_s_heartbeat_5_s_to_connect_20_s_per_request_30_s_per_confirm() {
+        // The tests set them short (?heartbeat=1, ?connection_timeout=, ?request_timeout=,
+        // ?confirm_timeout=) and prove the behaviour at the bound; these are the bounds a
+        // learner gets.
         for a in [
             from(&[]).unwrap(),
             BrokerAddress::parse_url("amqp://h").unwrap(),
@@ -388,6 +403,7 @@ mod tests {
             assert_eq!(a.heartbeat, 10);
             assert_eq!(a.connection_timeout, Duration::from_secs(5));
             assert_eq!(a.request_timeout, Duration::from_secs(20));
+            assert_eq!(a.confirm_timeout, Duration::from_secs(30));
         }
     }
 
@@ -464,14 +480,15 @@ mod tests {
     }
 
     #[test]
-    fn query_parameters_set_heartbeat_timeout_and_ca_file() {
+    fn query_parameters_set_heartbeat_timeouts_and_ca_file() {
         let a = BrokerAddress::parse_url(
-            "amqps://h/v?heartbeat=5&connection_timeout=2500&request_timeout=1500&cacertfile=%2Ftmp%2Fca.pem",
+            "amqps://h/v?heartbeat=5&connection_timeout=2500&request_timeout=1500&confirm_timeout=700&cacertfile=%2Ftmp%2Fca.pem",
         )
         .unwrap();
         assert_eq!(a.heartbeat, 5);
         assert_eq!(a.connection_timeout, Duration::from_millis(2500));
         assert_eq!(a.request_timeout, Duration::from_millis(1500));
+        assert_eq!(a.confirm_timeout, Duration::from_millis(700));
         assert_eq!(a.cacertfile, Some(PathBuf::from("/tmp/ca.pem")));
     }
 
