@@ -108,8 +108,8 @@ impl Session {
 
     /// Publishes `publish` to `exchange` as chapter 7 teaches: `mandatory` (a message that no
     /// queue takes comes back), on the channel in confirm mode, and waits 30 s at most for the
-    /// broker's confirm (`?confirm_timeout=MS` in `AMQP_URL`). An error, naming `what` (`the job`), unless the broker acked it and no
-    /// queue returned it.
+    /// broker's confirm (`?confirm_timeout=MS` in `AMQP_URL`). An error, naming `what` (`the
+    /// job`), unless the broker acked it and no queue returned it.
     pub fn publish_confirmed(
         &self,
         exchange: &str,
